@@ -1,0 +1,18 @@
+# Turns the SQL files of migrations/ into a C++ source, so that the storage binary carries its
+# schema with it and needs no files at run time. Called with -DSRC_DIR=... -DOUT=...
+file(GLOB files "${SRC_DIR}/*.sql")
+list(SORT files)
+set(body "// Generated from services/storage/migrations by embed_migrations.cmake.\n")
+string(APPEND body "#include \"migrations.h\"\n\nnamespace dims::storage {\n\n")
+string(APPEND body "const std::vector<Migration>& EmbeddedMigrations() {\n")
+string(APPEND body "  static const std::vector<Migration> migrations = {\n")
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version "${name}")
+  math(EXPR version "${version} + 0")
+  file(READ "${f}" sql)
+  string(APPEND body "      {${version}, \"${name}\", R\"dims_sql(${sql})dims_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return migrations;\n}\n\n}  // namespace dims::storage\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

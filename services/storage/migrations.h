@@ -1,0 +1,36 @@
+// Versioned schema migrations of the deferred store, applied in order, each once, under a
+// PostgreSQL advisory lock so that several storage replicas starting together apply them once.
+#pragma once
+
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace dims::storage {
+
+struct Migration {
+  int version;
+  std::string name;
+  std::string sql;
+};
+
+// The migrations compiled into this binary (from services/storage/migrations/*.sql).
+const std::vector<Migration>& EmbeddedMigrations();
+
+class Migrator {
+ public:
+  explicit Migrator(const std::vector<Migration>& migrations) : migrations_(migrations) {}
+
+  // Applies every migration not yet recorded in schema_migrations, each in its own
+  // transaction. Returns how many were applied. Throws on a database error (nothing of a
+  // failed migration stays applied).
+  int Apply(pqxx::connection& connection);
+
+  // The highest version recorded, 0 when none.
+  static int CurrentVersion(pqxx::connection& connection);
+
+ private:
+  const std::vector<Migration>& migrations_;
+};
+
+}  // namespace dims::storage

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The one test command: installs what is missing, builds everything (warnings are errors),
+# and runs the whole suite with ctest: unit tests, integration tests (which start their own
+# Redis and PostgreSQL on free loopback ports in temporary folders) and the format check.
+#   tests/run.sh [extra ctest arguments, e.g. -L unit or -R Stack]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${DIMS_BUILD_DIR:-$ROOT/build/test}"
+
+"$ROOT/deploy/install-deps.sh"
+
+start=$(date +%s)
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIMS_WERROR=ON \
+  -DDIMS_BUILD_TESTS=ON >/dev/null
+cmake --build "$BUILD" -j "$(nproc)"
+built=$(date +%s)
+echo "build: $((built - start)) s"
+
+cd "$BUILD"
+set +e
+ctest --output-on-failure --timeout 300 -j 2 "$@"
+rc=$?
+set -e
+echo "tests: $(( $(date +%s) - built )) s"
+exit $rc

@@ -1,0 +1,82 @@
+#include "dims_stack.h"
+
+#include <csignal>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace dims::testing {
+using namespace std::chrono_literals;
+
+std::string HealthStatus(const std::string& address, const std::string& service) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 1s);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) {
+    return "ERROR(" + std::to_string(status.error_code()) + "): " + status.error_message();
+  }
+  return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+}
+
+DimsStack::DimsStack(Options options) {
+  redis_ = std::make_unique<RedisServer>(dir_.path());
+  postgres_ = std::make_unique<PostgresServer>(dir_.path());
+  if (options.start_postgres) postgres_->Start();
+  sip_port_ = FreePort();
+  auto add = [&](const std::string& name, const std::string& grpc_service) {
+    endpoints_[name] = {name, "dims-" + name, grpc_service, FreePort(), FreePort()};
+  };
+  add("settings", "dims.v1.Settings");
+  add("storage", "dims.v1.Storage");
+  add("msrp-relay", "dims.v1.Relay");
+  add("delivery", "dims.v1.Delivery");
+  add("sip-edge", "dims.v1.EdgeControl");
+}
+
+DimsStack::~DimsStack() {
+  for (auto& [name, p] : processes_) p->Signal(SIGTERM);
+  for (auto& [name, p] : processes_) p->Wait(10s);
+}
+
+std::vector<std::string> DimsStack::service_names() const {
+  return {"settings", "storage", "msrp-relay", "delivery", "sip-edge"};
+}
+
+void DimsStack::StartService(const std::string& name) {
+  const auto& ep = endpoints_.at(name);
+  std::map<std::string, std::string> env = {
+      {"DIMS_GRPC_LISTEN", ep.grpc_address()},
+      {"DIMS_METRICS_LISTEN", "127.0.0.1:" + std::to_string(ep.metrics_port)},
+      {"DIMS_LOG_FORMAT", "text"},
+      {"DIMS_LOG_LEVEL", "debug"},
+      {"DIMS_REDIS_ADDR", redis_->address()},
+      {"DIMS_POSTGRES_DSN", postgres_->dsn()},
+      {"DIMS_SETTINGS_ADDR", endpoints_.at("settings").grpc_address()},
+      {"DIMS_STORAGE_ADDR", endpoints_.at("storage").grpc_address()},
+      {"DIMS_DELIVERY_ADDR", endpoints_.at("delivery").grpc_address()},
+      {"DIMS_RELAY_ADDR", endpoints_.at("msrp-relay").grpc_address()},
+      {"DIMS_SIP_LISTEN", "127.0.0.1:" + std::to_string(sip_port_)},
+  };
+  // Each service reads only the variables it declares; the others are ignored.
+  processes_[name] = std::make_unique<Process>(Process::Options{
+      .program = BinaryPath(ep.binary),
+      .args = {},
+      .env = env,
+      .log = dir_.path() / (name + ".log"),
+  });
+}
+
+void DimsStack::StartAll() {
+  for (const auto& name : service_names()) StartService(name);
+}
+
+bool DimsStack::WaitServing(const std::string& name, std::chrono::milliseconds timeout) {
+  return WaitFor([&] { return HealthStatus(endpoints_.at(name).grpc_address()) == "SERVING"; },
+                 timeout);
+}
+
+}  // namespace dims::testing

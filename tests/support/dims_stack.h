@@ -1,0 +1,63 @@
+// The whole DIMS set for integration tests: a private Redis and PostgreSQL and the five
+// service binaries on free loopback ports, each with its own log in a temporary folder.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "test_servers.h"
+
+namespace dims::testing {
+
+struct ServiceEndpoints {
+  std::string name;          // "storage"
+  std::string binary;        // "dims-storage"
+  std::string grpc_service;  // "dims.v1.Storage"
+  int grpc_port = 0;
+  int metrics_port = 0;
+  std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port); }
+};
+
+// grpc.health.v1 status of `service` at `address`: "SERVING", "NOT_SERVING", ..., or
+// "ERROR(<gRPC code>): <message>" when the call failed.
+std::string HealthStatus(const std::string& address, const std::string& service = "");
+
+class DimsStack {
+ public:
+  struct Options {
+    bool start_postgres = true;  // false: the cluster is created but not started
+  };
+  explicit DimsStack(Options options);
+  DimsStack() : DimsStack(Options{}) {}
+  ~DimsStack();
+
+  // Starts one service, or all five in dependency order.
+  void StartService(const std::string& name);
+  void StartAll();
+
+  const ServiceEndpoints& endpoints(const std::string& name) const { return endpoints_.at(name); }
+  std::vector<std::string> service_names() const;
+  Process& process(const std::string& name) { return *processes_.at(name); }
+  int sip_port() const { return sip_port_; }
+  PostgresServer& postgres() { return *postgres_; }
+  RedisServer& redis() { return *redis_; }
+  const TempDir& dir() const { return dir_; }
+
+  // Waits until the service's overall health is SERVING; false on timeout.
+  bool WaitServing(const std::string& name, std::chrono::milliseconds timeout);
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<PostgresServer> postgres_;
+  std::map<std::string, ServiceEndpoints> endpoints_;
+  std::map<std::string, std::unique_ptr<Process>> processes_;
+  int sip_port_ = 0;
+};
+
+}  // namespace dims::testing

@@ -1,0 +1,108 @@
+// The one way tests start real servers: Redis, PostgreSQL and DIMS service binaries, each in a
+// temporary folder, on free loopback ports, stopped by PID when the test ends.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dims::testing {
+
+// A temporary folder removed (with everything in it) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A loopback port that is free for both TCP and UDP right now.
+int FreePort();
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// A child process; killed (SIGKILL) and reaped on destruction if still running.
+class Process {
+ public:
+  struct Options {
+    std::string program;
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;  // added to the inherited environment
+    std::filesystem::path log;               // stdout and stderr go here
+    std::optional<std::string> run_as_user;  // switch to this user when running as root
+  };
+
+  explicit Process(Options options);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Signal(int signal);
+  // Waits for the process to end; returns its wait status, or nothing on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  std::string ReadLog() const;
+
+ private:
+  Options options_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+class RedisServer {
+ public:
+  explicit RedisServer(const std::filesystem::path& dir);
+  ~RedisServer();
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  std::unique_ptr<Process> process_;
+};
+
+// A private PostgreSQL cluster (initdb on construction). When the tests run as root, the
+// cluster runs as the "postgres" system user, because PostgreSQL refuses to run as root.
+class PostgresServer {
+ public:
+  explicit PostgresServer(const std::filesystem::path& dir, int port = 0);
+  ~PostgresServer();
+
+  // Starts the server and creates the "dims" database on first start.
+  void Start();
+  void Stop();
+  bool running() const { return process_ != nullptr; }
+  int port() const { return port_; }
+  std::string dsn() const;
+
+ private:
+  std::filesystem::path dir_;
+  int port_;
+  bool database_created_ = false;
+  std::unique_ptr<Process> process_;
+};
+
+// Where the build put a binary (set by CMake for the test executables).
+std::string BinaryPath(const std::string& name);
+
+// Minimal HTTP/1.0 GET over loopback; returns the body, or nothing when the status is not 200.
+std::optional<std::string> HttpGet(int port, const std::string& path);
+
+// Checks Prometheus text exposition format 0.0.4; on failure says which line and why.
+bool IsValidPrometheusText(const std::string& text, std::string* error);
+
+}  // namespace dims::testing
