@@ -55,7 +55,12 @@ stop_all() {
   done
   say "stopped"
 }
-trap stop_all INT TERM EXIT
+on_signal() {
+  stop_all
+  exit 0
+}
+trap on_signal INT TERM
+trap stop_all EXIT
 started() { PIDS+=("$1"); NAMES+=("$2"); }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -166,5 +171,6 @@ while true; do
       exit 1
     fi
   done
-  sleep 1
+  sleep 1 &
+  wait $! || true # returns at once on a signal, so the trap runs without delay
 done

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 namespace dims {
 namespace {
 
@@ -9,6 +11,9 @@ struct Case {
   const char* input;
   const char* expected;  // nullptr: must be rejected
 };
+
+// Names each case after its input in test output.
+void PrintTo(const Case& c, std::ostream* os) { *os << '"' << c.input << '"'; }
 
 class AorNormalization : public ::testing::TestWithParam<Case> {};
 

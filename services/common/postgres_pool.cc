@@ -1,9 +1,14 @@
 #include "postgres_pool.h"
 
+#include <cstdlib>
+
 namespace dims {
 
 PostgresPool::PostgresPool(std::string dsn, int size) : dsn_(std::move(dsn)), size_(size) {
   if (size_ < 1) size_ = 1;
+  // A database that does not answer must not hold a caller (or a health probe, or a stop)
+  // for libpq's default of forever; a connect_timeout in the DSN takes precedence.
+  setenv("PGCONNECT_TIMEOUT", "3", /*overwrite=*/0);
 }
 
 PostgresPool::~PostgresPool() = default;

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 
+#include "grpc_client.h"
 #include "log.h"
 #include "version.h"
 
@@ -51,6 +52,16 @@ std::vector<ConfigOption> CommonOptions(const ServiceSpec& spec) {
        "how long in-flight calls may finish after SIGTERM before they are cancelled",
        validate::IntInRange(0, 60)},
   };
+}
+
+ConfigOption RedisOption(const std::string& what) {
+  return {"redis-addr", "127.0.0.1:6379", "Redis: " + what + " (host:port)",
+          validate::HostPortValue()};
+}
+
+ConfigOption PeerOption(const std::string& option, const std::string& peer, int default_port) {
+  return {option + "-addr", "127.0.0.1:" + std::to_string(default_port),
+          peer + " service gRPC address (host:port)", validate::HostPortValue()};
 }
 
 std::unique_ptr<ServiceHost> ServiceHost::Create(ServiceSpec spec, int argc, char** argv) {
@@ -100,6 +111,23 @@ void ServiceHost::AddService(grpc::Service* service, std::string full_name) {
 void ServiceHost::AddDependency(std::string name, std::function<bool()> probe, bool required) {
   metrics_->SetDependencyUp(name, false);
   dependencies_.push_back({std::move(name), std::move(probe), required});
+}
+
+std::shared_ptr<RedisPool> ServiceHost::ConnectRedis(int pool_size, bool required) {
+  HostPort address = config_.GetHostPort("redis-addr");
+  auto redis = std::make_shared<RedisPool>(
+      RedisPool::Options{.host = address.host, .port = address.port, .size = pool_size});
+  AddDependency(
+      "redis", [redis] { return redis->Ping(); }, required);
+  return redis;
+}
+
+std::shared_ptr<grpc::Channel> ServiceHost::ConnectPeer(const std::string& option,
+                                                        const std::string& peer) {
+  auto channel = MakeChannel(config_.Get(option + "-addr"));
+  AddDependency(
+      peer, [channel] { return CheckHealth(*channel, ""); }, /*required=*/false);
+  return channel;
 }
 
 void ServiceHost::OnDrain(std::function<void()> fn) { on_drain_.push_back(std::move(fn)); }
@@ -205,20 +233,26 @@ int ServiceHost::Run() {
   log::Info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
 
   {
+    // The prober never changes the status once stopping_ is set; a probe still running is
+    // joined at the end, so that it overlaps with the drain instead of delaying it.
     std::lock_guard lock(mu_);
     stopping_ = true;
+    serving_ = true;
+    UpdateServing(false);
+    server_->GetHealthCheckService()->Shutdown();  // watchers see NOT_SERVING from here on
   }
   wake_.notify_all();
-  if (prober_.joinable()) prober_.join();
-  serving_ = true;
-  UpdateServing(false);
-  server_->GetHealthCheckService()->Shutdown();  // watchers see NOT_SERVING from here on
 
+  auto t0 = std::chrono::steady_clock::now();
   for (auto& fn : on_drain_) fn();
   auto grace = std::chrono::seconds(config_.GetInt("shutdown-grace-seconds"));
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   for (auto& fn : on_stop_) fn();
+  if (prober_.joinable()) prober_.join();
+  log::Debug(
+      "drained",
+      {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
   log::Info("stopped");
   return 0;
 }

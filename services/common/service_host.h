@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "redis_pool.h"
 
 namespace dims {
 
@@ -55,6 +56,12 @@ class ServiceHost {
   // A dependency probed every second; `required` ones gate SERVING, the others are only
   // reported in dims_<service>_dependency_up.
   void AddDependency(std::string name, std::function<bool()> probe, bool required = true);
+  // Connects to the Redis of --redis-addr (declare it with RedisOption) and probes it.
+  std::shared_ptr<RedisPool> ConnectRedis(int pool_size, bool required = true);
+  // A channel to the peer service of --<option>-addr (declare it with PeerOption); the peer's
+  // health is reported as dependency `peer`, never required: callers retry while it is away.
+  std::shared_ptr<grpc::Channel> ConnectPeer(const std::string& option, const std::string& peer);
+
   // Called once when a stop signal arrives, before gRPC drains (stop other listeners here).
   void OnDrain(std::function<void()> fn);
   // Called once after gRPC stopped (join worker threads here).
@@ -96,5 +103,10 @@ class ServiceHost {
 
 // The options every service has; exposed for documentation and tests.
 std::vector<ConfigOption> CommonOptions(const ServiceSpec& spec);
+
+// --redis-addr, saying what this service keeps there.
+ConfigOption RedisOption(const std::string& what);
+// --<option>-addr of a peer service's gRPC server, e.g. PeerOption("storage", 50053).
+ConfigOption PeerOption(const std::string& option, const std::string& peer, int default_port);
 
 }  // namespace dims

@@ -2,44 +2,26 @@
 // serves the public Messaging API for other backend systems.
 #include "dims/v1/delivery.grpc.pb.h"
 #include "dims/v1/messaging.grpc.pb.h"
-#include "grpc_client.h"
-#include "redis_pool.h"
 #include "service_host.h"
 
 int main(int argc, char** argv) {
-  namespace validate = dims::validate;
-  auto host = dims::ServiceHost::Create(
-      {.name = "delivery",
-       .description = "delivery decisions and runs; public Messaging API",
-       .default_grpc_port = 50054,
-       .default_metrics_port = 9104,
-       .options =
-           {
-               {"redis-addr", "127.0.0.1:6379", "Redis: event bus, locks (host:port)",
-                validate::HostPortValue()},
-               {"settings-addr", "127.0.0.1:50052", "settings service (host:port)",
-                validate::HostPortValue()},
-               {"storage-addr", "127.0.0.1:50053", "storage service (host:port)",
-                validate::HostPortValue()},
-               {"relay-addr", "127.0.0.1:50055", "msrp-relay service (host:port)",
-                validate::HostPortValue()},
-           }},
-      argc, argv);
-  const auto& config = host->config();
-  auto redis_addr = config.GetHostPort("redis-addr");
-  dims::RedisPool redis({.host = redis_addr.host, .port = redis_addr.port, .size = 4});
-  host->AddDependency("redis", [&] { return redis.Ping(); });
-
-  // Downstream services are reported, not required: delivery retries while one is away.
-  auto settings = dims::MakeChannel(config.Get("settings-addr"));
-  auto storage = dims::MakeChannel(config.Get("storage-addr"));
-  auto relay = dims::MakeChannel(config.Get("relay-addr"));
-  host->AddDependency(
-      "settings", [&] { return dims::CheckHealth(*settings, ""); }, false);
-  host->AddDependency(
-      "storage", [&] { return dims::CheckHealth(*storage, ""); }, false);
-  host->AddDependency(
-      "msrp-relay", [&] { return dims::CheckHealth(*relay, ""); }, false);
+  auto host =
+      dims::ServiceHost::Create({.name = "delivery",
+                                 .description = "delivery decisions and runs; public Messaging API",
+                                 .default_grpc_port = 50054,
+                                 .default_metrics_port = 9104,
+                                 .options =
+                                     {
+                                         dims::RedisOption("event bus and per-user delivery locks"),
+                                         dims::PeerOption("settings", "settings", 50052),
+                                         dims::PeerOption("storage", "storage", 50053),
+                                         dims::PeerOption("relay", "msrp-relay", 50055),
+                                     }},
+                                argc, argv);
+  auto redis = host->ConnectRedis(4);
+  auto settings = host->ConnectPeer("settings", "settings");
+  auto storage = host->ConnectPeer("storage", "storage");
+  auto relay = host->ConnectPeer("relay", "msrp-relay");
 
   // Every RPC answers UNIMPLEMENTED until issues #5 and #6 land.
   dims::v1::Delivery::CallbackService delivery;

@@ -1,6 +1,5 @@
 // dims-msrp-relay: the MSRP (RFC 4975) endpoint that carries push and large-message sessions.
 #include "dims/v1/relay.grpc.pb.h"
-#include "grpc_client.h"
 #include "service_host.h"
 
 int main(int argc, char** argv) {
@@ -9,13 +8,9 @@ int main(int argc, char** argv) {
        .description = "MSRP sessions for pushing deferred messages and large messages",
        .default_grpc_port = 50055,
        .default_metrics_port = 9105,
-       .options = {{"storage-addr", "127.0.0.1:50053",
-                    "storage service, for inbound large messages (host:port)",
-                    dims::validate::HostPortValue()}}},
+       .options = {dims::PeerOption("storage", "storage (inbound large messages)", 50053)}},
       argc, argv);
-  auto storage = dims::MakeChannel(host->config().Get("storage-addr"));
-  host->AddDependency(
-      "storage", [&] { return dims::CheckHealth(*storage, ""); }, false);
+  auto storage = host->ConnectPeer("storage", "storage");
 
   dims::v1::Relay::CallbackService relay;  // every RPC: UNIMPLEMENTED until issue #6 lands
   host->AddService(&relay, dims::v1::Relay::service_full_name());

@@ -1,6 +1,5 @@
 // dims-settings: IM service settings of each user (RFC 3903 publications), kept in Redis.
 #include "dims/v1/settings.grpc.pb.h"
-#include "redis_pool.h"
 #include "service_host.h"
 
 int main(int argc, char** argv) {
@@ -9,12 +8,9 @@ int main(int argc, char** argv) {
        .description = "IM service settings (PUBLISH poc-settings) kept in Redis",
        .default_grpc_port = 50052,
        .default_metrics_port = 9102,
-       .options = {{"redis-addr", "127.0.0.1:6379", "Redis holding the settings (host:port)",
-                    dims::validate::HostPortValue()}}},
+       .options = {dims::RedisOption("settings of every user")}},
       argc, argv);
-  auto redis_addr = host->config().GetHostPort("redis-addr");
-  dims::RedisPool redis({.host = redis_addr.host, .port = redis_addr.port, .size = 4});
-  host->AddDependency("redis", [&] { return redis.Ping(); });
+  auto redis = host->ConnectRedis(4);
 
   dims::v1::Settings::CallbackService settings;  // every RPC: UNIMPLEMENTED until issue #4 lands
   host->AddService(&settings, dims::v1::Settings::service_full_name());

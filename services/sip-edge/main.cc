@@ -3,9 +3,7 @@
 #include <string>
 
 #include "dims/v1/edge_control.grpc.pb.h"
-#include "grpc_client.h"
 #include "log.h"
-#include "redis_pool.h"
 #include "service_host.h"
 #include "sip_stack.h"
 #include "version.h"
@@ -23,14 +21,10 @@ int main(int argc, char** argv) {
                 validate::HostPortValue()},
                {"domains", "dims.test", "SIP domains DIMS serves (comma-separated)",
                 validate::DomainList()},
-               {"redis-addr", "127.0.0.1:6379", "Redis holding registrations (host:port)",
-                validate::HostPortValue()},
-               {"settings-addr", "127.0.0.1:50052", "settings service (host:port)",
-                validate::HostPortValue()},
-               {"storage-addr", "127.0.0.1:50053", "storage service (host:port)",
-                validate::HostPortValue()},
-               {"delivery-addr", "127.0.0.1:50054", "delivery service (host:port)",
-                validate::HostPortValue()},
+               dims::RedisOption("registrations and subscriptions"),
+               dims::PeerOption("settings", "settings", 50052),
+               dims::PeerOption("storage", "storage", 50053),
+               dims::PeerOption("delivery", "delivery", 50054),
            }},
       argc, argv);
   const auto& config = host->config();
@@ -45,19 +39,11 @@ int main(int argc, char** argv) {
   }
   dims::log::Info("SIP listening", {{"address", sip_listen.ToString()}, {"transports", "udp,tcp"}});
 
-  auto redis_addr = config.GetHostPort("redis-addr");
-  dims::RedisPool redis({.host = redis_addr.host, .port = redis_addr.port, .size = 4});
-  host->AddDependency("redis", [&] { return redis.Ping(); });
+  auto redis = host->ConnectRedis(4);
   host->AddDependency("sip", [&] { return sip.running(); });
-  auto settings = dims::MakeChannel(config.Get("settings-addr"));
-  auto storage = dims::MakeChannel(config.Get("storage-addr"));
-  auto delivery = dims::MakeChannel(config.Get("delivery-addr"));
-  host->AddDependency(
-      "settings", [&] { return dims::CheckHealth(*settings, ""); }, false);
-  host->AddDependency(
-      "storage", [&] { return dims::CheckHealth(*storage, ""); }, false);
-  host->AddDependency(
-      "delivery", [&] { return dims::CheckHealth(*delivery, ""); }, false);
+  auto settings = host->ConnectPeer("settings", "settings");
+  auto storage = host->ConnectPeer("storage", "storage");
+  auto delivery = host->ConnectPeer("delivery", "delivery");
 
   dims::v1::EdgeControl::CallbackService edge_control;  // UNIMPLEMENTED until issue #5 lands
   host->AddService(&edge_control, dims::v1::EdgeControl::service_full_name());

@@ -8,7 +8,6 @@
 #include "log.h"
 #include "migrations.h"
 #include "postgres_pool.h"
-#include "redis_pool.h"
 #include "service_host.h"
 
 int main(int argc, char** argv) {
@@ -26,8 +25,7 @@ int main(int argc, char** argv) {
                 validate::IntInRange(1, 256)},
                {"store-host", "store.dims.test", "host part of the Message-IDs this store assigns",
                 validate::DomainName()},
-               {"redis-addr", "127.0.0.1:6379", "Redis of the event bus (host:port)",
-                validate::HostPortValue()},
+               dims::RedisOption("event bus"),
            }},
       argc, argv);
   const auto& config = host->config();
@@ -53,9 +51,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto redis_addr = config.GetHostPort("redis-addr");
-  dims::RedisPool redis({.host = redis_addr.host, .port = redis_addr.port, .size = 2});
-
   // The store serves only once its schema is current; a database that comes up later is
   // migrated then, without a restart.
   std::atomic<bool> migrated{false};
@@ -66,8 +61,7 @@ int main(int argc, char** argv) {
     }
     return postgres.Ping();
   });
-  host->AddDependency(
-      "redis", [&] { return redis.Ping(); }, /*required=*/false);
+  auto redis = host->ConnectRedis(2, /*required=*/false);  // events wait while it is away
 
   dims::v1::Storage::CallbackService storage;  // every RPC: UNIMPLEMENTED until issue #3 lands
   host->AddService(&storage, dims::v1::Storage::service_full_name());

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,6 +158,9 @@ Process::Process(Options options) : options_(std::move(options)) {
       }
       setenv("HOME", user->pw_dir, 1);
     }
+    // A test that crashes must not leave servers behind (set after setuid, which clears it).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(125);  // the test died before we got here
     execv(options_.program.c_str(), argv.data());
     _exit(127);
   }
