@@ -31,12 +31,15 @@ class StackTest : public ::testing::Test {
   DimsStack stack_;
 };
 
-TEST_F(StackTest, EveryServiceReportsServingForItselfAndItsApi) {
+TEST_F(StackTest, EveryServiceReportsServingAndReflectsItsApi) {
   StartAllAndWait();
   for (const auto& name : stack_.service_names()) {
     const auto& ep = stack_.endpoints(name);
     EXPECT_EQ(HealthStatus(ep.grpc_address(), ""), "SERVING") << name;
     EXPECT_EQ(HealthStatus(ep.grpc_address(), ep.grpc_service), "SERVING") << name;
+    std::string reflected = ReflectionListServices(ep.grpc_address());
+    EXPECT_NE(reflected.find(ep.grpc_service), std::string::npos) << name << ": " << reflected;
+    EXPECT_NE(reflected.find("grpc.health.v1.Health"), std::string::npos) << name;
     EXPECT_EQ(HealthStatus(ep.grpc_address(), "no.such.Service").rfind("ERROR(5)", 0), 0u)
         << name;  // NOT_FOUND
   }

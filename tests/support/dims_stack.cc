@@ -1,5 +1,7 @@
 #include "dims_stack.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <csignal>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -20,6 +22,47 @@ std::string HealthStatus(const std::string& address, const std::string& service)
     return "ERROR(" + std::to_string(status.error_code()) + "): " + status.error_message();
   }
   return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+}
+
+std::string ReflectionListServices(const std::string& address) {
+  // The reflection protos are not installed with gRPC, so the one request is written by
+  // hand: ServerReflectionRequest{list_services: ""} is field 7, length 0.
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 3s);
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](int id) {
+    return cq.Next(&tag, &ok) && ok && tag == reinterpret_cast<void*>(id);
+  };
+  std::string answer;
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (step(1)) {
+    grpc::Slice request(std::string("\x3a\x00", 2));
+    grpc::ByteBuffer buffer(&request, 1);
+    call->Write(buffer, reinterpret_cast<void*>(2));
+    if (step(2)) {
+      grpc::ByteBuffer response;
+      call->Read(&response, reinterpret_cast<void*>(3));
+      std::vector<grpc::Slice> slices;
+      if (step(3) && response.Dump(&slices).ok()) {
+        for (const auto& slice : slices) {
+          answer.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+        }
+      }
+    }
+  }
+  context.TryCancel();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return answer;
 }
 
 DimsStack::DimsStack(Options options) {

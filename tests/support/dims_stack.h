@@ -27,6 +27,10 @@ struct ServiceEndpoints {
 // "ERROR(<gRPC code>): <message>" when the call failed.
 std::string HealthStatus(const std::string& address, const std::string& service = "");
 
+// Asks the server's reflection service (grpc.reflection.v1alpha) to list its services and
+// returns the raw answer, in which every service name appears as a string; empty on failure.
+std::string ReflectionListServices(const std::string& address);
+
 class DimsStack {
  public:
   struct Options {
