@@ -47,6 +47,11 @@ PostgresPool::Lease::Lease(PostgresPool& pool) : pool_(pool), connection_(pool.B
 
 PostgresPool::Lease::~Lease() { pool_.Return(std::move(connection_)); }
 
+bool PostgresPool::IsConnectionLost(const pqxx::sql_error& e) {
+  const std::string& state = e.sqlstate();
+  return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
+}
+
 bool PostgresPool::Ping() {
   try {
     return WithConnection([](pqxx::connection& c) {

@@ -26,8 +26,20 @@ class PostgresPool {
   template <typename Fn>
   auto WithConnection(Fn&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
     Lease lease(*this);
-    return fn(lease.connection());
+    try {
+      return fn(lease.connection());
+    } catch (const pqxx::broken_connection&) {
+      lease.Discard();
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      if (IsConnectionLost(e)) lease.Discard();
+      throw;
+    }
   }
+
+  // True for errors that mean the server or the connection went away (SQLSTATE classes 08
+  // and 57P: connection exception, operator intervention such as a shutdown).
+  static bool IsConnectionLost(const pqxx::sql_error& e);
 
   // True when "SELECT 1" succeeds.
   bool Ping();
@@ -40,6 +52,7 @@ class PostgresPool {
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     pqxx::connection& connection() { return *connection_; }
+    void Discard() { connection_.reset(); }
 
    private:
     PostgresPool& pool_;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <pqxx/pqxx>
+#include <set>
 
 #include "dims_stack.h"
 
@@ -64,7 +65,14 @@ TEST_F(StackTest, EveryMetricsPageParsesAndCarriesDimsMetrics) {
             std::string::npos);
 }
 
-// Until a feature lands, its RPCs must say so instead of pretending to work.
+// RPCs whose feature has landed; every other one must say UNIMPLEMENTED instead of pretending
+// to work.
+const std::set<std::string> kBuiltRpcs = {
+    "dims.v1.Storage.Store",  "dims.v1.Storage.GetSummary",   "dims.v1.Storage.List",
+    "dims.v1.Storage.Get",    "dims.v1.Storage.Fetch",        "dims.v1.Storage.Ack",
+    "dims.v1.Storage.Delete", "dims.v1.Storage.MarkNotified", "dims.v1.Storage.Purge",
+};
+
 TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {
   StartAllAndWait();
   auto* pool = google::protobuf::DescriptorPool::generated_pool();
@@ -79,6 +87,7 @@ TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
       if (method->client_streaming() || method->server_streaming()) continue;
+      if (kBuiltRpcs.count(method->full_name())) continue;
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + 2s);
       grpc::Slice empty("");  // an empty message is a valid request of every type

@@ -89,7 +89,8 @@ std::vector<std::string> DimsStack::service_names() const {
   return {"settings", "storage", "msrp-relay", "delivery", "sip-edge"};
 }
 
-void DimsStack::StartService(const std::string& name) {
+void DimsStack::StartService(const std::string& name,
+                             const std::map<std::string, std::string>& extra_env) {
   const auto& ep = endpoints_.at(name);
   std::map<std::string, std::string> env = {
       {"DIMS_GRPC_LISTEN", ep.grpc_address()},
@@ -104,6 +105,7 @@ void DimsStack::StartService(const std::string& name) {
       {"DIMS_RELAY_ADDR", endpoints_.at("msrp-relay").grpc_address()},
       {"DIMS_SIP_LISTEN", "127.0.0.1:" + std::to_string(sip_port_)},
   };
+  for (const auto& [k, v] : extra_env) env[k] = v;
   // Each service reads only the variables it declares; the others are ignored.
   processes_[name] = std::make_unique<Process>(Process::Options{
       .program = BinaryPath(ep.binary),

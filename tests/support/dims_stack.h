@@ -40,8 +40,9 @@ class DimsStack {
   DimsStack() : DimsStack(Options{}) {}
   ~DimsStack();
 
-  // Starts one service, or all five in dependency order.
-  void StartService(const std::string& name);
+  // Starts one service, or all five in dependency order. `env` adds or overrides DIMS_*
+  // variables (e.g. {"DIMS_MAX_USER_MESSAGES", "3"}).
+  void StartService(const std::string& name, const std::map<std::string, std::string>& env = {});
   void StartAll();
 
   const ServiceEndpoints& endpoints(const std::string& name) const { return endpoints_.at(name); }

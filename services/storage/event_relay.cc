@@ -1,0 +1,95 @@
+#include "event_relay.h"
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+
+#include "log.h"
+
+namespace dims::storage {
+namespace {
+
+constexpr int kBatch = 500;
+constexpr auto kPollInterval = std::chrono::milliseconds(500);
+// Bounds the stream; consumers that fall this far behind rely on the store itself.
+constexpr const char* kStreamMaxLen = "1000000";
+
+}  // namespace
+
+EventRelay::EventRelay(PostgresPool& postgres, std::shared_ptr<RedisPool> redis,
+                       MetricsRegistry& metrics)
+    : postgres_(postgres), redis_(std::move(redis)) {
+  published_ = &metrics
+                    .CounterFamily("events_published_total",
+                                   "Bus events moved from the outbox to the Redis stream.")
+                    .Add({});
+  failures_ = &metrics
+                   .CounterFamily("event_publish_failures_total",
+                                  "Attempts to publish outbox events that failed (retried).")
+                   .Add({});
+  thread_ = std::thread([this] { Loop(); });
+}
+
+EventRelay::~EventRelay() { Stop(); }
+
+void EventRelay::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    pending_ = true;
+  }
+  wake_.notify_one();
+}
+
+void EventRelay::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventRelay::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    wake_.wait_for(lock, kPollInterval, [&] { return stopping_ || pending_; });
+    pending_ = false;
+    lock.unlock();
+    try {
+      while (PublishBatch() == kBatch) {
+      }
+    } catch (const std::exception& e) {
+      failures_->Increment();
+      log::Debug("events not published yet", {{"error", e.what()}});
+    }
+    lock.lock();
+  }
+}
+
+size_t EventRelay::PublishBatch() {
+  return postgres_.WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(
+        "SELECT id, recipient_aor, event_type, payload FROM event_outbox ORDER BY id LIMIT $1 "
+        "FOR UPDATE SKIP LOCKED",
+        kBatch);
+    if (rows.empty()) return size_t{0};
+    std::string ids = "{";
+    for (const auto& r : rows) {
+      auto reply = redis_->Command({"XADD", kEventStream, "MAXLEN", "~", kStreamMaxLen, "*",
+                                    "event", pqxx::binarystring(r[3]).str(), "type",
+                                    r[2].as<std::string>(), "aor", r[1].as<std::string>()});
+      if (reply->type == REDIS_REPLY_ERROR) {
+        throw RedisError("XADD refused: " + std::string(reply->str, reply->len));
+      }
+      if (ids.size() > 1) ids += ',';
+      ids += r[0].as<std::string>();
+    }
+    tx.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", ids + "}");
+    tx.commit();
+    published_->Increment(static_cast<double>(rows.size()));
+    return rows.size();
+  });
+}
+
+}  // namespace dims::storage

@@ -1,0 +1,529 @@
+#include "postgres_deferred_store.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+namespace dims::storage {
+namespace {
+
+int64_t ToMicros(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+Clock::time_point FromMicros(int64_t us) {
+  return Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us)));
+}
+
+// PostgreSQL array literals, passed as one text parameter and cast in SQL: one statement
+// carries a whole batch.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string IntArray(const std::vector<int64_t>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(values[i]);
+  }
+  return out + "}";
+}
+
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+constexpr const char* kMicros = "(extract(epoch FROM %s) * 1000000)::bigint";
+
+std::string MicrosOf(const std::string& column) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, kMicros, column.c_str());
+  return buf;
+}
+
+// Columns of a message row, in the order ReadMessage expects.
+std::string MessageColumns(bool with_content) {
+  return "message_id, number, recipient_aor, kind, " + MicrosOf("received_at") + ", " +
+         MicrosOf("expires_at") +
+         ", stored_version, call_id, cseq, msrp_message_id, from_header, to_header, "
+         "p_asserted_identity, subject, date_header, priority, content_type, size_bytes, " +
+         (with_content ? "content" : "NULL::bytea");
+}
+
+StoredMessage ReadMessage(const pqxx::row& row, int64_t notified_version) {
+  StoredMessage m;
+  m.message_id = row[0].as<std::string>();
+  m.number = row[1].as<int64_t>();
+  m.recipient = row[2].as<std::string>();
+  m.kind = static_cast<MessageKind>(row[3].as<int>());
+  m.received_at = FromMicros(row[4].as<int64_t>());
+  m.expires_at = FromMicros(row[5].as<int64_t>());
+  m.is_new = row[6].as<int64_t>() > notified_version;
+  m.headers.call_id = row[7].as<std::string>();
+  m.headers.cseq = row[8].as<int64_t>();
+  m.msrp_message_id = row[9].as<std::string>();
+  m.headers.from = row[10].as<std::string>();
+  m.headers.to = row[11].as<std::string>();
+  m.headers.p_asserted_identity = row[12].as<std::string>();
+  m.headers.subject = row[13].as<std::string>();
+  m.headers.date = row[14].as<std::string>();
+  m.headers.priority = row[15].as<std::string>();
+  m.headers.content_type = row[16].as<std::string>();
+  m.size_bytes = row[17].as<int64_t>();
+  if (!row[18].is_null()) m.content = pqxx::binarystring(row[18]).str();
+  return m;
+}
+
+using DedupeKey = std::tuple<std::string, std::string, int64_t, std::string>;
+
+DedupeKey KeyOf(const NewMessage& m) {
+  return {m.recipient, m.headers.call_id, m.headers.cseq, m.msrp_message_id};
+}
+
+struct UserRow {
+  int64_t messages = 0, bytes = 0, version = 0, notified_version = 0;
+};
+
+// Locks the users' rows (creating them first) in a fixed order, so that two transactions
+// touching the same users never deadlock, and returns their counters.
+std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::string>& users) {
+  std::vector<std::string> list(users.begin(), users.end());
+  std::string array = TextArray(list);
+  tx.exec_params(
+      "INSERT INTO user_stores (recipient_aor) SELECT u FROM unnest($1::text[]) AS u ORDER BY u "
+      "ON CONFLICT DO NOTHING",
+      array);
+  std::map<std::string, UserRow> rows;
+  for (const auto& r : tx.exec_params(
+           "SELECT recipient_aor, message_count, total_bytes, version, notified_version "
+           "FROM user_stores WHERE recipient_aor = ANY($1::text[]) ORDER BY recipient_aor "
+           "FOR UPDATE",
+           array)) {
+    rows[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>(), r[3].as<int64_t>(),
+                                    r[4].as<int64_t>()};
+  }
+  return rows;
+}
+
+void SaveUsers(pqxx::work& tx, const std::map<std::string, UserRow>& rows) {
+  std::vector<std::string> users;
+  std::vector<int64_t> counts, bytes, versions;
+  for (const auto& [user, row] : rows) {
+    users.push_back(user);
+    counts.push_back(row.messages);
+    bytes.push_back(row.bytes);
+    versions.push_back(row.version);
+  }
+  tx.exec_params(
+      "UPDATE user_stores u SET message_count = v.c, total_bytes = v.b, version = v.ver "
+      "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(r, c, b, ver) "
+      "WHERE u.recipient_aor = v.r",
+      TextArray(users), IntArray(counts), IntArray(bytes), IntArray(versions));
+}
+
+void AppendEvents(pqxx::work& tx, const std::vector<std::string>& users,
+                  const std::vector<std::string>& types, const std::vector<std::string>& payloads) {
+  if (users.empty()) return;
+  std::vector<std::string> hex;
+  hex.reserve(payloads.size());
+  for (const auto& p : payloads) hex.push_back(Hex(p));
+  tx.exec_params(
+      "INSERT INTO event_outbox (recipient_aor, event_type, payload) "
+      "SELECT r, t, decode(p, 'hex') FROM unnest($1::text[], $2::text[], $3::text[]) AS e(r, t, p)",
+      TextArray(users), TextArray(types), TextArray(hex));
+}
+
+}  // namespace
+
+PostgresDeferredStore::PostgresDeferredStore(PostgresPool& pool, std::string store_host,
+                                             StoreLimits limits, EventFactory& events)
+    : pool_(pool), store_host_(std::move(store_host)), limits_(limits), events_(events) {}
+
+template <typename Fn>
+auto PostgresDeferredStore::Run(Fn&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
+  try {
+    return pool_.WithConnection(std::forward<Fn>(fn));
+  } catch (const pqxx::broken_connection& e) {
+    throw StoreUnavailable(std::string("database unreachable: ") + e.what());
+  } catch (const pqxx::in_doubt_error& e) {
+    throw StoreUnavailable(std::string("commit outcome unknown, retry: ") + e.what());
+  } catch (const pqxx::sql_error& e) {
+    if (PostgresPool::IsConnectionLost(e)) {
+      throw StoreUnavailable(std::string("database went away: ") + e.what());
+    }
+    throw;
+  }
+}
+
+std::vector<StoreOutcome> PostgresDeferredStore::StoreBatch(const std::vector<NewMessage>& batch) {
+  return Run([&](pqxx::connection& c) {
+    std::vector<StoreOutcome> outcomes(batch.size());
+    pqxx::work tx(c);
+
+    std::set<std::string> users;
+    for (const auto& m : batch) users.insert(m.recipient);
+    auto rows = LockUsers(tx, users);
+
+    // What is already stored under the batch's dedupe keys.
+    std::vector<std::string> k_user, k_call, k_msrp;
+    std::vector<int64_t> k_cseq;
+    for (const auto& m : batch) {
+      k_user.push_back(m.recipient);
+      k_call.push_back(m.headers.call_id);
+      k_cseq.push_back(m.headers.cseq);
+      k_msrp.push_back(m.msrp_message_id);
+    }
+    std::map<DedupeKey, StoreOutcome> known;
+    for (const auto& r : tx.exec_params(
+             "SELECT d.recipient_aor, d.call_id, d.cseq, d.msrp_message_id, d.message_id, " +
+                 MicrosOf("d.received_at") + ", " + MicrosOf("d.expires_at") +
+                 " FROM deferred_messages d JOIN unnest($1::text[], $2::text[], $3::bigint[], "
+                 "$4::text[]) AS k(r, c, s, m) ON d.recipient_aor = k.r AND d.call_id = k.c "
+                 "AND d.cseq = k.s AND d.msrp_message_id = k.m",
+             TextArray(k_user), TextArray(k_call), IntArray(k_cseq), TextArray(k_msrp))) {
+      StoreOutcome o;
+      o.result = StoreOutcome::Result::kDuplicate;
+      o.message_id = r[4].as<std::string>();
+      o.received_at = FromMicros(r[5].as<int64_t>());
+      o.expires_at = FromMicros(r[6].as<int64_t>());
+      known[{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+             r[3].as<std::string>()}] = o;
+    }
+
+    // Decide each message in arrival order: duplicate, over a limit, or stored.
+    std::vector<size_t> accepted;
+    std::map<DedupeKey, size_t> first_in_batch;
+    std::vector<int64_t> versions(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& m = batch[i];
+      auto key = KeyOf(m);
+      UserRow& row = rows[m.recipient];
+      if (auto it = known.find(key); it != known.end()) {
+        outcomes[i] = it->second;
+        outcomes[i].store_version = row.version;
+        continue;
+      }
+      if (first_in_batch.count(key)) continue;  // filled in after the insert
+      if (auto limit = ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) {
+        outcomes[i].result = StoreOutcome::Result::kOverLimit;
+        outcomes[i].limit = *limit;
+        continue;
+      }
+      first_in_batch[key] = i;
+      row.messages += 1;
+      row.bytes += m.size_bytes;
+      row.version += 1;
+      versions[i] = row.version;
+      accepted.push_back(i);
+    }
+
+    if (!accepted.empty()) {
+      std::vector<std::string> r, call, msrp, from, to, pai, subject, date, prio, ctype, content;
+      std::vector<int64_t> kind, received, expires, version, cseq, size;
+      for (size_t i : accepted) {
+        const auto& m = batch[i];
+        r.push_back(m.recipient);
+        kind.push_back(static_cast<int64_t>(m.kind));
+        received.push_back(ToMicros(m.received_at));
+        expires.push_back(ToMicros(m.expires_at));
+        version.push_back(versions[i]);
+        call.push_back(m.headers.call_id);
+        cseq.push_back(m.headers.cseq);
+        msrp.push_back(m.msrp_message_id);
+        from.push_back(m.headers.from);
+        to.push_back(m.headers.to);
+        pai.push_back(m.headers.p_asserted_identity);
+        subject.push_back(m.headers.subject);
+        date.push_back(m.headers.date);
+        prio.push_back(m.headers.priority);
+        ctype.push_back(m.headers.content_type);
+        size.push_back(m.size_bytes);
+        content.push_back(Hex(m.content));
+      }
+      // nextval runs in unnest order, so numbers grow in arrival order within the batch.
+      auto inserted = tx.exec_params(
+          "INSERT INTO deferred_messages (recipient_aor, number, message_id, kind, received_at, "
+          " expires_at, stored_version, call_id, cseq, msrp_message_id, from_header, to_header, "
+          " p_asserted_identity, subject, date_header, priority, content_type, size_bytes, "
+          " content) "
+          "SELECT r, n, n::text || '@' || $18, kind, "
+          " 'epoch'::timestamptz + rec * interval '1 microsecond', "
+          " 'epoch'::timestamptz + exp * interval '1 microsecond', ver, cid, cseq, mid, f, t, "
+          " pai, subj, dt, prio, ct, sz, decode(c, 'hex') "
+          "FROM (SELECT *, nextval('deferred_message_number') AS n FROM unnest("
+          " $1::text[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], "
+          " $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
+          " $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[]) WITH ORDINALITY "
+          " AS v(r, kind, rec, exp, ver, cid, cseq, mid, f, t, pai, subj, dt, prio, ct, sz, c, "
+          " ord) ORDER BY ord) AS numbered "
+          "RETURNING recipient_aor, call_id, cseq, msrp_message_id, message_id, number",
+          TextArray(r), IntArray(kind), IntArray(received), IntArray(expires), IntArray(version),
+          TextArray(call), IntArray(cseq), TextArray(msrp), TextArray(from), TextArray(to),
+          TextArray(pai), TextArray(subject), TextArray(date), TextArray(prio), TextArray(ctype),
+          IntArray(size), TextArray(content), store_host_);
+      std::map<DedupeKey, std::pair<std::string, int64_t>> ids;
+      for (const auto& row : inserted) {
+        ids[{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int64_t>(),
+             row[3].as<std::string>()}] = {row[4].as<std::string>(), row[5].as<int64_t>()};
+      }
+      std::vector<std::string> ev_users, ev_types, ev_payloads;
+      for (size_t i : accepted) {
+        const auto& m = batch[i];
+        const auto& [id, number] = ids.at(KeyOf(m));
+        outcomes[i] = {
+            StoreOutcome::Result::kStored, id, m.received_at, m.expires_at, versions[i], ""};
+        StoredMessage stored{id,
+                             number,
+                             m.recipient,
+                             m.kind,
+                             m.headers,
+                             m.msrp_message_id,
+                             m.received_at,
+                             m.expires_at,
+                             m.size_bytes,
+                             true,
+                             std::nullopt};
+        ev_users.push_back(m.recipient);
+        ev_types.push_back("message_stored");
+        ev_payloads.push_back(events_.MessageStored(stored, versions[i], m.reason));
+      }
+      SaveUsers(tx, rows);
+      AppendEvents(tx, ev_users, ev_types, ev_payloads);
+    }
+    tx.commit();
+
+    // Later copies of a message stored by this very batch answer like a retry would.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto it = first_in_batch.find(KeyOf(batch[i]));
+      if (it != first_in_batch.end() && it->second != i &&
+          outcomes[i].result == StoreOutcome::Result::kStored && outcomes[i].message_id.empty()) {
+        outcomes[i] = outcomes[it->second];
+        outcomes[i].result = StoreOutcome::Result::kDuplicate;
+      }
+    }
+    return outcomes;
+  });
+}
+
+StoreSummary PostgresDeferredStore::Summary(const std::string& recipient, int max_entries) {
+  return Run([&](pqxx::connection& c) {
+    StoreSummary summary;
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx(
+        c);
+    int64_t notified = 0;
+    auto user = tx.exec_params(
+        "SELECT version, notified_version FROM user_stores WHERE recipient_aor = $1", recipient);
+    if (user.empty()) return summary;
+    summary.version = user[0][0].as<int64_t>();
+    notified = user[0][1].as<int64_t>();
+    for (const auto& r : tx.exec_params(
+             "SELECT kind, stored_version > $2, lower(priority) IN ('urgent', 'emergency'), "
+             " count(*), sum(size_bytes), " +
+                 MicrosOf("min(received_at)") + ", " + MicrosOf("max(received_at)") +
+                 " FROM deferred_messages WHERE recipient_aor = $1 GROUP BY 1, 2, 3",
+             recipient, notified)) {
+      KindCounts& k = r[0].as<int>() == 2 ? summary.large : summary.pager;
+      bool is_new = r[1].as<bool>();
+      bool urgent = r[2].as<bool>();
+      auto n = r[3].as<uint32_t>();
+      (is_new ? k.new_count : k.old_count) += n;
+      if (urgent) (is_new ? k.urgent_new : k.urgent_old) += n;
+      k.bytes += r[4].as<int64_t>();
+      auto oldest = FromMicros(r[5].as<int64_t>());
+      auto newest = FromMicros(r[6].as<int64_t>());
+      if (!summary.oldest || oldest < *summary.oldest) summary.oldest = oldest;
+      if (!summary.newest || newest > *summary.newest) summary.newest = newest;
+    }
+    if (max_entries > 0) {
+      for (const auto& r : tx.exec_params("SELECT " + MessageColumns(false) +
+                                              " FROM deferred_messages WHERE recipient_aor = $1 "
+                                              "ORDER BY number LIMIT $2",
+                                          recipient, max_entries)) {
+        summary.entries.push_back(ReadMessage(r, notified));
+      }
+    }
+    return summary;
+  });
+}
+
+std::vector<StoredMessage> PostgresDeferredStore::List(const std::string& recipient,
+                                                       int64_t after_number, int limit, int kind,
+                                                       bool with_content,
+                                                       const std::vector<std::string>& only_ids) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::transaction<pqxx::isolation_level::read_committed, pqxx::readwrite_policy::read_only> tx(
+        c);
+    auto user = tx.exec_params("SELECT notified_version FROM user_stores WHERE recipient_aor = $1",
+                               recipient);
+    int64_t notified = user.empty() ? 0 : user[0][0].as<int64_t>();
+    std::string sql =
+        "SELECT " + MessageColumns(with_content) +
+        " FROM deferred_messages WHERE recipient_aor = $1 AND number > $2" +
+        (kind ? " AND kind = $4::int" : " AND $4::int = $4::int") +
+        (only_ids.empty() ? " AND $5::text = $5::text" : " AND message_id = ANY($5::text[])") +
+        " ORDER BY number LIMIT $3";
+    std::vector<StoredMessage> out;
+    for (const auto& r :
+         tx.exec_params(sql, recipient, after_number, limit, kind, TextArray(only_ids))) {
+      out.push_back(ReadMessage(r, notified));
+    }
+    return out;
+  });
+}
+
+std::optional<StoredMessage> PostgresDeferredStore::Get(const std::string& recipient,
+                                                        const std::string& message_id,
+                                                        bool with_content) {
+  return Run([&](pqxx::connection& c) -> std::optional<StoredMessage> {
+    pqxx::transaction<pqxx::isolation_level::read_committed, pqxx::readwrite_policy::read_only> tx(
+        c);
+    auto r = tx.exec_params(
+        "SELECT " + MessageColumns(with_content) +
+            ", COALESCE((SELECT notified_version FROM user_stores WHERE recipient_aor = $1), 0) "
+            "FROM deferred_messages WHERE recipient_aor = $1 AND message_id = $2",
+        recipient, message_id);
+    if (r.empty()) return std::nullopt;
+    return ReadMessage(r[0], r[0][19].as<int64_t>());
+  });
+}
+
+RemovalResult PostgresDeferredStore::Remove(const std::string& recipient,
+                                            const std::vector<std::string>& ids, bool all,
+                                            RemovalCause cause) {
+  return Run([&](pqxx::connection& c) {
+    RemovalResult result;
+    pqxx::work tx(c);
+    auto rows = LockUsers(tx, {recipient});
+    UserRow& row = rows[recipient];
+    auto removed_rows =
+        all ? tx.exec_params("DELETE FROM deferred_messages WHERE recipient_aor = $1 RETURNING " +
+                                 MessageColumns(false),
+                             recipient)
+            : tx.exec_params(
+                  "DELETE FROM deferred_messages WHERE recipient_aor = $1 AND "
+                  "message_id = ANY($2::text[]) RETURNING " +
+                      MessageColumns(false),
+                  recipient, TextArray(ids));
+    std::vector<StoredMessage> removed;
+    std::set<std::string> removed_ids;
+    for (const auto& r : removed_rows) {
+      removed.push_back(ReadMessage(r, row.notified_version));
+      removed_ids.insert(removed.back().message_id);
+      result.removed.push_back(removed.back().message_id);
+      row.messages -= 1;
+      row.bytes -= removed.back().size_bytes;
+    }
+    for (const auto& id : ids) {
+      if (!removed_ids.count(id)) result.already_gone.push_back(id);
+    }
+    if (!removed.empty()) {
+      row.version += 1;
+      SaveUsers(tx, rows);
+      AppendEvents(tx, {recipient}, {"store_changed"},
+                   {events_.StoreChanged(recipient, cause, removed, row.version, row.messages)});
+    }
+    tx.commit();
+    result.store_version = row.version;
+    return result;
+  });
+}
+
+PurgeResult PostgresDeferredStore::Purge(Clock::time_point cutoff, RemovalCause cause,
+                                         const std::string& only_recipient, uint32_t max_messages,
+                                         bool dry_run) {
+  return Run([&](pqxx::connection& c) {
+    PurgeResult result;
+    pqxx::work tx(c);
+    const char* column = cause == RemovalCause::kPurged ? "received_at" : "expires_at";
+    std::string where =
+        std::string(" WHERE ") + column +
+        " < 'epoch'::timestamptz + $1 * interval '1 microsecond'" +
+        (only_recipient.empty() ? " AND $2::text = $2::text" : " AND recipient_aor = $2");
+    auto candidates =
+        tx.exec_params("SELECT recipient_aor, number FROM deferred_messages" + where +
+                           " ORDER BY " + column + " LIMIT $3",
+                       ToMicros(cutoff), only_recipient, static_cast<int64_t>(max_messages) + 1);
+    result.more_remaining = candidates.size() > max_messages;
+    std::map<std::string, std::vector<int64_t>> by_user;
+    for (size_t i = 0; i < candidates.size() && i < max_messages; ++i) {
+      by_user[candidates[i][0].as<std::string>()].push_back(candidates[i][1].as<int64_t>());
+    }
+    if (by_user.empty()) return result;
+    std::set<std::string> users;
+    for (const auto& [user, numbers] : by_user) users.insert(user);
+    auto rows = LockUsers(tx, users);
+    std::vector<std::string> ev_users, ev_types, ev_payloads;
+    for (const auto& [user, numbers] : by_user) {
+      UserRow& row = rows[user];
+      std::string sql = std::string(dry_run ? "SELECT " : "DELETE FROM deferred_messages ") +
+                        (dry_run ? MessageColumns(false) + " FROM deferred_messages" : "") +
+                        " WHERE recipient_aor = $1 AND number = ANY($2::bigint[])" +
+                        (dry_run ? "" : " RETURNING " + MessageColumns(false));
+      auto removed_rows = tx.exec_params(sql, user, IntArray(numbers));
+      if (removed_rows.empty()) continue;
+      std::vector<StoredMessage> removed;
+      for (const auto& r : removed_rows) {
+        removed.push_back(ReadMessage(r, row.notified_version));
+        result.messages += 1;
+        result.bytes += static_cast<uint64_t>(removed.back().size_bytes);
+        row.messages -= 1;
+        row.bytes -= removed.back().size_bytes;
+      }
+      result.users += 1;
+      row.version += 1;
+      ev_users.push_back(user);
+      ev_types.push_back("store_changed");
+      ev_payloads.push_back(events_.StoreChanged(user, cause, removed, row.version, row.messages));
+    }
+    if (!dry_run) {
+      SaveUsers(tx, rows);
+      AppendEvents(tx, ev_users, ev_types, ev_payloads);
+      tx.commit();
+    }
+    return result;
+  });
+}
+
+uint32_t PostgresDeferredStore::MarkNotified(const std::string& recipient,
+                                             int64_t through_version) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto before = tx.exec_params(
+        "SELECT notified_version, version FROM user_stores WHERE recipient_aor = $1 FOR UPDATE",
+        recipient);
+    if (before.empty()) return uint32_t{0};
+    int64_t old_mark = before[0][0].as<int64_t>();
+    int64_t new_mark = std::max(old_mark, std::min(through_version, before[0][1].as<int64_t>()));
+    if (new_mark == old_mark) return uint32_t{0};
+    auto marked = tx.exec_params(
+        "SELECT count(*) FROM deferred_messages WHERE recipient_aor = $1 AND stored_version > $2 "
+        "AND stored_version <= $3",
+        recipient, old_mark, new_mark);
+    tx.exec_params("UPDATE user_stores SET notified_version = $2 WHERE recipient_aor = $1",
+                   recipient, new_mark);
+    tx.commit();
+    return marked[0][0].as<uint32_t>();
+  });
+}
+
+}  // namespace dims::storage

@@ -1,0 +1,332 @@
+// storage_bench: Store throughput and latency through gRPC against a real local PostgreSQL,
+// with group commit (DIMS_STORE_BATCHING=true) and without it (one transaction per message),
+// measured side by side in the same run.
+//
+//   storage_bench [--seconds N] [--max-messages N]
+//
+// Starts a private Redis and PostgreSQL (tests/support) and two dims-storage instances on
+// the same database, one batched and one not, then for concurrency 1, 16 and 64 runs Store
+// from that many threads for --seconds (default 5) or --max-messages (default 200000),
+// whichever ends first, per cell. Every cell uses users and Call-IDs of its own. The
+// instances inherit the environment, so DIMS_* variables set in the shell (for example
+// DIMS_POSTGRES_POOL_SIZE) apply to both. Exits 1 when a Store failed or a cell stored
+// nothing, so that the ctest smoke run notices a broken service.
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dims/v1/storage.grpc.pb.h"
+#include "dims_stack.h"
+#include "test_servers.h"
+
+namespace dims::testing {
+namespace {
+using namespace std::chrono_literals;
+namespace v1 = ::dims::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kUsersPerCell = 10'000;
+constexpr int kThreadsPerChannel = 8;
+
+struct Flags {
+  double seconds = 5;
+  long max_messages = 200'000;
+};
+
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if ((arg == "--seconds" || arg == "--max-messages") && i + 1 < argc) {
+      value = argv[++i];
+    }
+    char* end = nullptr;
+    if (arg == "--seconds") {
+      flags->seconds = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || flags->seconds <= 0) return false;
+    } else if (arg == "--max-messages") {
+      flags->max_messages = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || flags->max_messages <= 0) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A dims-storage instance of its own, on the shared Redis and PostgreSQL.
+class StorageInstance {
+ public:
+  StorageInstance(const TempDir& dir, const RedisServer& redis, const PostgresServer& postgres,
+                  const std::string& name, bool batching)
+      : name_(name), grpc_port_(FreePort()), metrics_port_(FreePort()) {
+    process_ = std::make_unique<Process>(Process::Options{
+        .program = BinaryPath("dims-storage"),
+        .args = {},
+        .env =
+            {
+                {"DIMS_GRPC_LISTEN", address()},
+                {"DIMS_METRICS_LISTEN", "127.0.0.1:" + std::to_string(metrics_port_)},
+                {"DIMS_LOG_FORMAT", "text"},
+                {"DIMS_LOG_LEVEL", "info"},
+                {"DIMS_REDIS_ADDR", redis.address()},
+                {"DIMS_POSTGRES_DSN", postgres.dsn()},
+                {"DIMS_STORE_BATCHING", batching ? "true" : "false"},
+                {"DIMS_MAX_USER_MESSAGES", "100000"},
+            },
+        .log = dir.path() / (name + ".log"),
+    });
+  }
+
+  ~StorageInstance() {
+    process_->Signal(SIGTERM);
+    process_->Wait(10s);
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  const std::string& name() const { return name_; }
+  Process& process() { return *process_; }
+
+  bool WaitServing(std::chrono::milliseconds timeout) {
+    return WaitFor([&] { return !process_->running() || HealthStatus(address()) == "SERVING"; },
+                   timeout) &&
+           process_->running();
+  }
+
+ private:
+  std::string name_;
+  int grpc_port_;
+  int metrics_port_;
+  std::unique_ptr<Process> process_;
+};
+
+std::string Body(long i) {
+  std::string body = "Deferred message " + std::to_string(i) + ": ";
+  while (body.size() < 300) body += "lorem ipsum dolor sit amet ";
+  return body;
+}
+
+v1::StorageStoreRequest StoreRequest(const std::string& cell, long i) {
+  std::string aor = "sip:bench-" + cell + "-" + std::to_string(i % kUsersPerCell) + "@dims.test";
+  std::string call_id = "bench-" + cell + "-" + std::to_string(i) + "@192.0.2.10";
+  std::string body = Body(i);
+  v1::StorageStoreRequest request;
+  request.mutable_recipient()->set_uri(aor);
+  auto* h = request.mutable_headers();
+  h->set_from("\"Sender\" <sip:sender@dims.test>;tag=b3nch");
+  h->set_to("<" + aor + ">");
+  h->set_p_asserted_identity("<sip:sender@dims.test>");
+  h->set_subject("bench");
+  h->set_call_id(call_id);
+  h->set_cseq(1);
+  h->set_content_type("text/plain;charset=UTF-8");
+  request.set_reason(v1::STORE_REASON_OFFLINE);
+  request.set_sip_request("MESSAGE " + aor +
+                          " SIP/2.0\r\n"
+                          "Via: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK-" +
+                          std::to_string(i) +
+                          "\r\n"
+                          "Max-Forwards: 70\r\n"
+                          "From: " +
+                          h->from() + "\r\nTo: " + h->to() +
+                          "\r\n"
+                          "P-Asserted-Identity: " +
+                          h->p_asserted_identity() +
+                          "\r\n"
+                          "Call-ID: " +
+                          call_id +
+                          "\r\n"
+                          "CSeq: 1 MESSAGE\r\n"
+                          "Subject: bench\r\n"
+                          "Content-Type: " +
+                          h->content_type() + "\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\n\r\n" + body);
+  return request;
+}
+
+struct CellResult {
+  long ok = 0;
+  long errors = 0;
+  std::string first_error;
+  double seconds = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double per_second() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
+};
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+// `concurrency` threads store fresh messages until `seconds` pass or `max_messages` were sent.
+CellResult RunCell(const std::string& address, const std::string& cell, int concurrency,
+                   const Flags& flags) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < (concurrency + kThreadsPerChannel - 1) / kThreadsPerChannel; ++i) {
+    channels.push_back(NewChannel(address));
+    channels.back()->WaitForConnected(std::chrono::system_clock::now() + 5s);
+  }
+  std::atomic<long> next{0};
+  std::mutex mu;
+  CellResult result;
+  std::vector<double> latencies;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(flags.seconds));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = v1::Storage::NewStub(channels[static_cast<size_t>(t / kThreadsPerChannel)]);
+      std::vector<double> mine;
+      long ok = 0, errors = 0;
+      std::string first_error;
+      while (Clock::now() < end) {
+        long i = next++;
+        if (i >= flags.max_messages) break;
+        v1::StorageStoreRequest request = StoreRequest(cell, i);
+        v1::StorageStoreResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + 10s);
+        auto sent = Clock::now();
+        grpc::Status status = stub->Store(&context, request, &response);
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+        if (status.ok() && !response.duplicate()) {
+          ++ok;
+          mine.push_back(ms);
+        } else {
+          ++errors;
+          if (first_error.empty()) {
+            first_error = status.ok() ? "fresh message answered as duplicate"
+                                      : "code " + std::to_string(status.error_code()) + ": " +
+                                            status.error_message();
+          }
+        }
+      }
+      std::lock_guard lock(mu);
+      result.ok += ok;
+      result.errors += errors;
+      if (result.first_error.empty()) result.first_error = first_error;
+      latencies.insert(latencies.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies.begin(), latencies.end());
+  result.p50_ms = Percentile(latencies, 0.50);
+  result.p99_ms = Percentile(latencies, 0.99);
+  return result;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    std::cerr << "usage: storage_bench [--seconds N (default 5)] [--max-messages N (default "
+                 "200000)]\n";
+    return 2;
+  }
+  std::printf("nproc: %ld (hardware threads: %u)\n", sysconf(_SC_NPROCESSORS_ONLN),
+              std::thread::hardware_concurrency());
+  std::printf("per cell: %g s or %ld stores, %d users, ~%zu-byte requests\n", flags.seconds,
+              flags.max_messages, kUsersPerCell, StoreRequest("x", 0).sip_request().size());
+  std::fflush(stdout);
+
+  TempDir dir;
+  RedisServer redis(dir.path());
+  PostgresServer postgres(dir.path());
+  postgres.Start();
+  std::printf("PostgreSQL with fsync=on, synchronous_commit=on; data in a temporary folder\n");
+
+  // One after the other, so that the second finds the schema in place.
+  std::vector<std::unique_ptr<StorageInstance>> instances;
+  for (bool batching : {true, false}) {
+    instances.push_back(std::make_unique<StorageInstance>(
+        dir, redis, postgres, batching ? "storage-batched" : "storage-unbatched", batching));
+    if (!instances.back()->WaitServing(60s)) {
+      std::cerr << instances.back()->name() << " did not become SERVING:\n"
+                << instances.back()->process().ReadLog();
+      return 1;
+    }
+  }
+  StorageInstance& batched = *instances[0];
+  StorageInstance& unbatched = *instances[1];
+
+  // Warm-up (connections, caches), not measured.
+  Flags warm_up{.seconds = 1, .max_messages = 100};
+  for (auto* instance : {&batched, &unbatched}) {
+    CellResult r = RunCell(instance->address(), "warmup-" + instance->name(), 4, warm_up);
+    if (r.ok == 0 || r.errors > 0) {
+      std::cerr << instance->name() << ": warm-up failed (" << r.ok << " ok, " << r.errors
+                << " errors): " << r.first_error << "\n"
+                << instance->process().ReadLog();
+      return 1;
+    }
+  }
+
+  std::printf("\n%11s | %18s | %7s | %7s | %20s | %7s | %7s | %23s\n", "concurrency",
+              "batched stores/s", "p50 ms", "p99 ms", "unbatched stores/s", "p50 ms", "p99 ms",
+              "ratio batched/unbatched");
+  std::printf("%s\n", std::string(139, '-').c_str());
+  std::fflush(stdout);
+  bool failed = false;
+  for (int concurrency : {1, 16, 64}) {
+    std::string c = std::to_string(concurrency);
+    CellResult b = RunCell(batched.address(), "b" + c, concurrency, flags);
+    CellResult u = RunCell(unbatched.address(), "u" + c, concurrency, flags);
+    double ratio = u.per_second() > 0 ? b.per_second() / u.per_second() : 0;
+    std::printf("%11d | %18.0f | %7.2f | %7.2f | %20.0f | %7.2f | %7.2f | %23.2f\n", concurrency,
+                b.per_second(), b.p50_ms, b.p99_ms, u.per_second(), u.p50_ms, u.p99_ms, ratio);
+    std::fflush(stdout);
+    for (const auto& [mode, r] : {std::pair{"batched", &b}, std::pair{"unbatched", &u}}) {
+      if (r->errors > 0 || r->ok == 0) {
+        failed = true;
+        std::fprintf(stderr, "  concurrency %d %s: %ld ok, %ld failed; first failure: %s\n",
+                     concurrency, mode, r->ok, r->errors, r->first_error.c_str());
+      }
+    }
+  }
+  for (auto& instance : instances) {
+    if (!instance->process().running()) {
+      failed = true;
+      std::cerr << instance->name() << " died:\n" << instance->process().ReadLog();
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace dims::testing
+
+int main(int argc, char** argv) {
+  try {
+    return dims::testing::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "storage_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
