@@ -93,6 +93,32 @@ RedisReply RedisPool::Command(const std::vector<std::string>& args) {
   return reply;
 }
 
+std::vector<RedisReply> RedisPool::Pipeline(const std::vector<std::vector<std::string>>& commands) {
+  Context c = Borrow();
+  for (const auto& args : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+  }
+  std::vector<RedisReply> replies;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(c.get(), &raw) != REDIS_OK) {
+      std::string why = c->errstr;
+      c.reset();
+      Return(nullptr);
+      throw RedisError("redis pipeline failed: " + why);
+    }
+    replies.emplace_back(static_cast<redisReply*>(raw));
+  }
+  Return(std::move(c));
+  return replies;
+}
+
 bool RedisPool::Ping() {
   try {
     auto reply = Command({"PING"});

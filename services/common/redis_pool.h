@@ -47,6 +47,10 @@ class RedisPool {
   // reply of type REDIS_REPLY_ERROR for the caller to judge.
   RedisReply Command(const std::vector<std::string>& args);
 
+  // Sends several commands in one round trip (pipelining) and returns their replies in order.
+  // Throws RedisError like Command; an error reply of one command is returned, not thrown.
+  std::vector<RedisReply> Pipeline(const std::vector<std::vector<std::string>>& commands);
+
   // True when PING answers PONG.
   bool Ping();
 

@@ -106,19 +106,20 @@ struct UserRow {
 
 // Locks the users' rows (creating them first) in a fixed order, so that two transactions
 // touching the same users never deadlock, and returns their counters.
+constexpr const char* kCreateUsers =
+    "INSERT INTO user_stores (recipient_aor) SELECT u FROM unnest($1::text[]) AS u ORDER BY u "
+    "ON CONFLICT DO NOTHING";
+constexpr const char* kLockUsers =
+    "SELECT recipient_aor, message_count, total_bytes, version, notified_version "
+    "FROM user_stores WHERE recipient_aor = ANY($1::text[]) ORDER BY recipient_aor FOR UPDATE";
+
 std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::string>& users) {
-  std::vector<std::string> list(users.begin(), users.end());
-  std::string array = TextArray(list);
-  tx.exec_params(
-      "INSERT INTO user_stores (recipient_aor) SELECT u FROM unnest($1::text[]) AS u ORDER BY u "
-      "ON CONFLICT DO NOTHING",
-      array);
+  std::string list = TextArray(std::vector<std::string>(users.begin(), users.end()));
+  tx.conn().prepare("create_users", kCreateUsers);
+  tx.conn().prepare("lock_users", kLockUsers);
+  tx.exec_prepared("create_users", list);
   std::map<std::string, UserRow> rows;
-  for (const auto& r : tx.exec_params(
-           "SELECT recipient_aor, message_count, total_bytes, version, notified_version "
-           "FROM user_stores WHERE recipient_aor = ANY($1::text[]) ORDER BY recipient_aor "
-           "FOR UPDATE",
-           array)) {
+  for (const auto& r : tx.exec_prepared("lock_users", list)) {
     rows[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>(), r[3].as<int64_t>(),
                                     r[4].as<int64_t>()};
   }
@@ -177,6 +178,131 @@ auto PostgresDeferredStore::Run(Fn&& fn) -> decltype(fn(std::declval<pqxx::conne
 
 std::vector<StoreOutcome> PostgresDeferredStore::StoreBatch(const std::vector<NewMessage>& batch) {
   return Run([&](pqxx::connection& c) {
+    if (auto outcomes = TryStoreFast(c, batch)) return *outcomes;
+    return StoreCarefully(c, batch);
+  });
+}
+
+namespace {
+
+// The whole write of a batch in one statement: messages, user counters, outbox events.
+constexpr const char* kStoreAll =
+    "WITH ins AS ("
+    " INSERT INTO deferred_messages (recipient_aor, number, message_id, kind, received_at,"
+    "  expires_at, stored_version, call_id, cseq, msrp_message_id, from_header, to_header,"
+    "  p_asserted_identity, subject, date_header, priority, content_type, size_bytes, content)"
+    " SELECT r, n, id, kind, 'epoch'::timestamptz + rec * interval '1 microsecond',"
+    "  'epoch'::timestamptz + exp * interval '1 microsecond', ver, cid, cseq, msrp, f, t, pai,"
+    "  subj, dt, prio, ct, sz, decode(c, 'hex')"
+    " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::bigint[],"
+    "  $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[],"
+    "  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],"
+    "  $18::bigint[], $19::text[])"
+    "  AS v(r, n, id, kind, rec, exp, ver, cid, cseq, msrp, f, t, pai, subj, dt, prio, ct, sz, c)"
+    " ON CONFLICT DO NOTHING RETURNING 1),"
+    " users AS ("
+    " UPDATE user_stores u SET message_count = x.c, total_bytes = x.b, version = x.v"
+    " FROM unnest($20::text[], $21::bigint[], $22::bigint[], $23::bigint[]) AS x(r, c, b, v)"
+    " WHERE u.recipient_aor = x.r),"
+    " events AS ("
+    " INSERT INTO event_outbox (recipient_aor, event_type, payload)"
+    " SELECT r, t, decode(p, 'hex') FROM unnest($24::text[], $25::text[], $26::text[])"
+    "  AS e(r, t, p))"
+    "SELECT count(*) FROM ins";
+
+constexpr const char* kNumbers =
+    "SELECT nextval('deferred_message_number') FROM generate_series(1, $1)";
+
+}  // namespace
+
+// The common case in three statements: no message of the batch is a duplicate or over a
+// limit. Anything else (a conflict shows up as fewer rows inserted than sent) rolls back and
+// takes the careful path.
+std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
+    pqxx::connection& c, const std::vector<NewMessage>& batch) {
+  std::set<DedupeKey> keys;
+  for (const auto& m : batch) {
+    if (!keys.insert(KeyOf(m)).second) return std::nullopt;
+  }
+  pqxx::work tx(c);
+  std::set<std::string> users;
+  for (const auto& m : batch) users.insert(m.recipient);
+  auto rows = LockUsers(tx, users);
+  std::vector<int64_t> versions(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    UserRow& row = rows[m.recipient];
+    if (ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) return std::nullopt;
+    row.messages += 1;
+    row.bytes += m.size_bytes;
+    row.version += 1;
+    versions[i] = row.version;
+  }
+  c.prepare("numbers", kNumbers);
+  auto numbered = tx.exec_prepared("numbers", static_cast<int64_t>(batch.size()));
+
+  std::vector<std::string> r, id, call, msrp, from, to, pai, subject, date, prio, ctype, content;
+  std::vector<int64_t> number, kind, received, expires, cseq, size;
+  std::vector<std::string> ev_users, ev_types, ev_payloads;
+  std::vector<StoreOutcome> outcomes;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    int64_t n = numbered[static_cast<pqxx::result::size_type>(i)][0].as<int64_t>();
+    std::string message_id = FormatMessageId(n, store_host_);
+    r.push_back(m.recipient);
+    number.push_back(n);
+    id.push_back(message_id);
+    kind.push_back(static_cast<int64_t>(m.kind));
+    received.push_back(ToMicros(m.received_at));
+    expires.push_back(ToMicros(m.expires_at));
+    call.push_back(m.headers.call_id);
+    cseq.push_back(m.headers.cseq);
+    msrp.push_back(m.msrp_message_id);
+    from.push_back(m.headers.from);
+    to.push_back(m.headers.to);
+    pai.push_back(m.headers.p_asserted_identity);
+    subject.push_back(m.headers.subject);
+    date.push_back(m.headers.date);
+    prio.push_back(m.headers.priority);
+    ctype.push_back(m.headers.content_type);
+    size.push_back(m.size_bytes);
+    content.push_back(Hex(m.content));
+    StoredMessage stored{message_id,    n,
+                         m.recipient,   m.kind,
+                         m.headers,     m.msrp_message_id,
+                         m.received_at, m.expires_at,
+                         m.size_bytes,  true,
+                         std::nullopt};
+    ev_users.push_back(m.recipient);
+    ev_types.push_back("message_stored");
+    ev_payloads.push_back(Hex(events_.MessageStored(stored, versions[i], m.reason)));
+    outcomes.push_back(
+        {StoreOutcome::Result::kStored, message_id, m.received_at, m.expires_at, versions[i], ""});
+  }
+  std::vector<std::string> u_users;
+  std::vector<int64_t> u_counts, u_bytes, u_versions;
+  for (const auto& [user, row] : rows) {
+    u_users.push_back(user);
+    u_counts.push_back(row.messages);
+    u_bytes.push_back(row.bytes);
+    u_versions.push_back(row.version);
+  }
+  c.prepare("store_all", kStoreAll);
+  auto inserted = tx.exec_prepared(
+      "store_all", TextArray(r), IntArray(number), TextArray(id), IntArray(kind),
+      IntArray(received), IntArray(expires), IntArray(versions), TextArray(call), IntArray(cseq),
+      TextArray(msrp), TextArray(from), TextArray(to), TextArray(pai), TextArray(subject),
+      TextArray(date), TextArray(prio), TextArray(ctype), IntArray(size), TextArray(content),
+      TextArray(u_users), IntArray(u_counts), IntArray(u_bytes), IntArray(u_versions),
+      TextArray(ev_users), TextArray(ev_types), TextArray(ev_payloads));
+  if (inserted[0][0].as<size_t>() != batch.size()) return std::nullopt;  // a duplicate: roll back
+  tx.commit();
+  return outcomes;
+}
+
+std::vector<StoreOutcome> PostgresDeferredStore::StoreCarefully(
+    pqxx::connection& c, const std::vector<NewMessage>& batch) {
+  {
     std::vector<StoreOutcome> outcomes(batch.size());
     pqxx::work tx(c);
 
@@ -322,7 +448,7 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreBatch(const std::vector<Ne
       }
     }
     return outcomes;
-  });
+  }
 }
 
 StoreSummary PostgresDeferredStore::Summary(const std::string& recipient, int max_entries) {

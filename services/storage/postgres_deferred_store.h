@@ -30,6 +30,10 @@ class PostgresDeferredStore : public DeferredStore {
   uint32_t MarkNotified(const std::string& recipient, int64_t through_version) override;
 
  private:
+  std::optional<std::vector<StoreOutcome>> TryStoreFast(pqxx::connection& c,
+                                                        const std::vector<NewMessage>& batch);
+  std::vector<StoreOutcome> StoreCarefully(pqxx::connection& c,
+                                           const std::vector<NewMessage>& batch);
   template <typename Fn>
   auto Run(Fn&& fn) -> decltype(fn(std::declval<pqxx::connection&>()));
 

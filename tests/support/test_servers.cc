@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <pqxx/pqxx>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -95,17 +96,12 @@ int RunToCompletion(Process::Options options) {
 }  // namespace
 
 int FreePort() {
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    int port = ntohs(addr.sin_port);
+  // Random ports below Linux's ephemeral range (32768-60999): outgoing connections never take
+  // them, and test processes running side by side (ctest -j) rarely pick the same one.
+  thread_local std::mt19937 random(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  std::uniform_int_distribution<int> range(20000, 32000);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = range(random);
     if (HandedOut().count(port)) continue;
     if (CanBind(SOCK_STREAM, port) && CanBind(SOCK_DGRAM, port)) {
       HandedOut().insert(port);

@@ -44,9 +44,10 @@ CREATE TABLE deferred_messages (
   -- dims.v1.LargeMessageContent (session headers and MSRP content).
   content         bytea       NOT NULL,
   PRIMARY KEY (recipient_aor, number),
-  -- Idempotency: a retransmitted or retried request is stored once.
-  UNIQUE (recipient_aor, call_id, cseq, msrp_message_id),
-  UNIQUE (recipient_aor, message_id)
+  -- Idempotency: a retransmitted or retried request is stored once. (message_id needs no
+  -- index of its own: it is unique by construction, and lookups name the user, whose few
+  -- rows the primary key finds.)
+  UNIQUE (recipient_aor, call_id, cseq, msrp_message_id)
 );
 
 CREATE INDEX deferred_messages_expiry ON deferred_messages (expires_at);
