@@ -136,6 +136,20 @@ in later values. Context: dict root, name, svc.
   value: {{ $root.Values.storeHost | quote }}
 - name: DIMS_REDIS_ADDR
   value: {{ include "dims.redisAddr" $root | quote }}
+{{- with $root.Values.store }}
+- name: DIMS_MAX_MESSAGE_BYTES
+  value: {{ int64 .maxMessageBytes | quote }}
+- name: DIMS_MAX_USER_MESSAGES
+  value: {{ int64 .maxUserMessages | quote }}
+- name: DIMS_MAX_USER_BYTES
+  value: {{ int64 .maxUserBytes | quote }}
+- name: DIMS_RETENTION_SECONDS
+  value: {{ int64 .retentionSeconds | quote }}
+- name: DIMS_MAX_RETENTION_SECONDS
+  value: {{ int64 .maxRetentionSeconds | quote }}
+- name: DIMS_PURGE_INTERVAL_SECONDS
+  value: {{ int64 .purgeIntervalSeconds | quote }}
+{{- end }}
 {{- else if eq .name "delivery" }}
 - name: DIMS_REDIS_ADDR
   value: {{ include "dims.redisAddr" $root | quote }}
