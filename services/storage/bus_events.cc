@@ -1,26 +1,9 @@
 #include "bus_events.h"
 
-#include <cstdio>
-#include <random>
-
-#include "dims/v1/delivery.pb.h"
+#include "bus_event.h"
 
 namespace dims::storage {
 namespace {
-
-std::string NewEventId() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  uint64_t a = random(), b = random();
-  // RFC 4122 version 4 layout.
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
 
 dims::v1::StoreChangeCause ToCause(RemovalCause cause) {
   switch (cause) {
@@ -43,12 +26,6 @@ dims::v1::StoreChangeCause ToCause(RemovalCause cause) {
 constexpr size_t kMaxIdsPerEvent = 1000;
 
 }  // namespace
-
-void ToTimestamp(Clock::time_point t, google::protobuf::Timestamp* out) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
 
 void ToHeaders(const MessageHeaders& h, dims::v1::MessageHeaders* out) {
   out->set_from(h.from);
@@ -75,10 +52,7 @@ void ToSummaryEntry(const StoredMessage& m, dims::v1::MessageSummaryEntry* entry
 
 std::string BusEvents::MessageStored(const StoredMessage& message, int64_t store_version,
                                      int reason) {
-  dims::v1::BusEvent event;
-  event.set_event_id(NewEventId());
-  ToTimestamp(Clock::now(), event.mutable_emitted_at());
-  event.set_producer(producer_);
+  dims::v1::BusEvent event = NewBusEvent(producer_);
   auto* stored = event.mutable_message_stored();
   stored->mutable_aor()->set_uri(message.recipient);
   ToSummaryEntry(message, stored->mutable_entry());
@@ -90,10 +64,7 @@ std::string BusEvents::MessageStored(const StoredMessage& message, int64_t store
 std::string BusEvents::StoreChanged(const std::string& recipient, RemovalCause cause,
                                     const std::vector<StoredMessage>& removed,
                                     int64_t store_version, int64_t remaining) {
-  dims::v1::BusEvent event;
-  event.set_event_id(NewEventId());
-  ToTimestamp(Clock::now(), event.mutable_emitted_at());
-  event.set_producer(producer_);
+  dims::v1::BusEvent event = NewBusEvent(producer_);
   auto* changed = event.mutable_store_changed();
   changed->mutable_aor()->set_uri(recipient);
   changed->set_cause(ToCause(cause));

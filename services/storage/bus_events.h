@@ -25,6 +25,5 @@ class BusEvents : public EventFactory {
 // The summary view of a stored message, shared by events and the gRPC answers.
 void ToSummaryEntry(const StoredMessage& message, dims::v1::MessageSummaryEntry* entry);
 void ToHeaders(const MessageHeaders& headers, dims::v1::MessageHeaders* out);
-void ToTimestamp(Clock::time_point t, google::protobuf::Timestamp* out);
 
 }  // namespace dims::storage

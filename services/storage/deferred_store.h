@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "grpc_call.h"
 #include "store_policy.h"
 
 namespace dims::storage {
@@ -17,9 +18,9 @@ using Clock = std::chrono::system_clock;
 
 // Thrown when the database cannot be reached or went away mid-operation: the operation
 // changed nothing (its transaction did not commit) and may be retried.
-class StoreUnavailable : public std::runtime_error {
+class StoreUnavailable : public DependencyUnavailable {
  public:
-  using std::runtime_error::runtime_error;
+  using DependencyUnavailable::DependencyUnavailable;
 };
 
 enum class MessageKind { kPager = 1, kLarge = 2 };

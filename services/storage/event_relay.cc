@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "bus_event.h"
 #include "log.h"
 
 namespace dims::storage {
@@ -12,8 +13,6 @@ namespace {
 constexpr int kBatch = 500;
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 constexpr auto kGatherTime = std::chrono::milliseconds(20);
-// Bounds the stream; consumers that fall this far behind rely on the store itself.
-constexpr const char* kStreamMaxLen = "1000000";
 
 }  // namespace
 
@@ -81,9 +80,8 @@ size_t EventRelay::PublishBatch() {
     std::string ids = "{";
     std::vector<std::vector<std::string>> commands;
     for (const auto& r : rows) {
-      commands.push_back({"XADD", kEventStream, "MAXLEN", "~", kStreamMaxLen, "*", "event",
-                          pqxx::binarystring(r[3]).str(), "type", r[2].as<std::string>(), "aor",
-                          r[1].as<std::string>()});
+      commands.push_back(AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
+                                            pqxx::binarystring(r[3]).str()));
       if (ids.size() > 1) ids += ',';
       ids += r[0].as<std::string>();
     }

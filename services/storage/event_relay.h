@@ -14,8 +14,6 @@
 
 namespace dims::storage {
 
-inline constexpr const char* kEventStream = "dims:events";
-
 class EventRelay {
  public:
   EventRelay(PostgresPool& postgres, std::shared_ptr<RedisPool> redis, MetricsRegistry& metrics);

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "aor.h"
+#include "bus_event.h"
 #include "bus_events.h"
 #include "log.h"
 
@@ -15,19 +16,6 @@ namespace v1 = dims::v1;
 
 constexpr int kMaxIdsPerCall = 1000;
 constexpr int kFetchPage = 32;
-
-// A failed call: the status with its message, and the machine-readable ErrorDetail in the
-// "dims-error-bin" trailer (common.proto).
-Status Fail(grpc::CallbackServerContext* context, StatusCode code, const std::string& message,
-            const std::string& reason, const std::string& field = "",
-            const std::string& limit = "") {
-  v1::ErrorDetail detail;
-  detail.set_reason(reason);
-  detail.set_field(field);
-  detail.set_limit(limit);
-  context->AddTrailingMetadata("dims-error-bin", detail.SerializeAsString());
-  return Status(code, message);
-}
 
 // The normalised recipient, or an INVALID_ARGUMENT status.
 std::optional<std::string> Recipient(const v1::Aor& aor, grpc::CallbackServerContext* context,
@@ -42,19 +30,14 @@ std::optional<std::string> Recipient(const v1::Aor& aor, grpc::CallbackServerCon
   return parsed.aor->ToString();
 }
 
-// The normalised recipient, or nothing after finishing the call with INVALID_ARGUMENT.
-std::optional<std::string> RecipientOrFinish(const v1::Aor& aor,
-                                             grpc::CallbackServerContext* context,
-                                             grpc::ServerUnaryReactor* reactor) {
-  Status error;
-  auto recipient = Recipient(aor, context, &error);
-  if (!recipient) reactor->Finish(error);
-  return recipient;
-}
-
-Clock::time_point FromTimestamp(const google::protobuf::Timestamp& t) {
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));
+// RESOURCE_EXHAUSTED naming the limit, in the message and in ErrorDetail.limit.
+Status QuotaExceeded(grpc::CallbackServerContext* context, const StoreLimits& limits,
+                     const std::string& limit) {
+  v1::ErrorDetail detail;
+  detail.set_reason("QUOTA_EXCEEDED");
+  detail.set_limit(limit);
+  return Fail(context, StatusCode::RESOURCE_EXHAUSTED, DescribeLimit(limits, limit),
+              std::move(detail));
 }
 
 void ToProto(const StoredMessage& m, v1::DeferredMessage* out) {
@@ -76,26 +59,7 @@ void ToProto(const StoredMessage& m, v1::DeferredMessage* out) {
 }
 
 Status Unavailable(grpc::CallbackServerContext* context, const std::string& why) {
-  return Fail(context, StatusCode::UNAVAILABLE, why, "STORE_UNAVAILABLE");
-}
-
-// Runs `work` on the pool and finishes the call with its status; blocking work never runs on
-// a gRPC thread. Maps StoreUnavailable to UNAVAILABLE and anything else to INTERNAL.
-void RunOnPool(WorkerPool& pool, grpc::CallbackServerContext* context,
-               grpc::ServerUnaryReactor* reactor, std::function<Status()> work) {
-  bool queued = pool.Post([context, reactor, work = std::move(work)] {
-    Status status;
-    try {
-      status = work();
-    } catch (const StoreUnavailable& e) {
-      status = Unavailable(context, e.what());
-    } catch (const std::exception& e) {
-      log::Error("storage call failed", {{"error", e.what()}});
-      status = Status(StatusCode::INTERNAL, e.what());
-    }
-    reactor->Finish(status);
-  });
-  if (!queued) reactor->Finish(Unavailable(context, "storage is overloaded; retry later"));
+  return Fail(context, StatusCode::UNAVAILABLE, why, "UNAVAILABLE");
 }
 
 std::optional<std::vector<std::string>> MessageIds(
@@ -131,7 +95,7 @@ grpc::ServerUnaryReactor* StorageService::Store(grpc::CallbackServerContext* con
                                                 const v1::StorageStoreRequest* request,
                                                 v1::StorageStoreResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto recipient = RecipientOrFinish(request->recipient(), context, reactor);
+  auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
   if (!recipient) return reactor;
   const auto& h = request->headers();
   if (h.call_id().empty()) {
@@ -190,9 +154,7 @@ grpc::ServerUnaryReactor* StorageService::Store(grpc::CallbackServerContext* con
       return reactor;
   }
   if (m.size_bytes > limits_.max_message_bytes) {
-    reactor->Finish(Fail(context, StatusCode::RESOURCE_EXHAUSTED,
-                         DescribeLimit(limits_, "MESSAGE_BYTES"), "QUOTA_EXCEEDED", "",
-                         "MESSAGE_BYTES"));
+    reactor->Finish(QuotaExceeded(context, limits_, "MESSAGE_BYTES"));
     return reactor;
   }
   std::optional<std::chrono::seconds> requested;
@@ -219,8 +181,7 @@ grpc::ServerUnaryReactor* StorageService::Store(grpc::CallbackServerContext* con
         }
         const StoreOutcome& o = result.outcome;
         if (o.result == StoreOutcome::Result::kOverLimit) {
-          reactor->Finish(Fail(context, StatusCode::RESOURCE_EXHAUSTED,
-                               DescribeLimit(limits, o.limit), "QUOTA_EXCEEDED", "", o.limit));
+          reactor->Finish(QuotaExceeded(context, limits, o.limit));
           return;
         }
         response->set_message_id(o.message_id);
@@ -238,7 +199,7 @@ grpc::ServerUnaryReactor* StorageService::GetSummary(grpc::CallbackServerContext
                                                      const v1::StorageGetSummaryRequest* request,
                                                      v1::StorageGetSummaryResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto recipient = RecipientOrFinish(request->recipient(), context, reactor);
+  auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
   if (!recipient) return reactor;
   int max_entries = std::clamp(request->max_entries(), 0, 100);
   RunOnPool(workers_, context, reactor, [this, recipient = *recipient, max_entries, response] {
@@ -274,7 +235,7 @@ grpc::ServerUnaryReactor* StorageService::List(grpc::CallbackServerContext* cont
                                                const v1::StorageListRequest* request,
                                                v1::StorageListResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto recipient = RecipientOrFinish(request->recipient(), context, reactor);
+  auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
   if (!recipient) return reactor;
   if (request->page_size() < 0) {
     reactor->Finish(Fail(context, StatusCode::INVALID_ARGUMENT, "page_size must not be negative",
@@ -314,7 +275,7 @@ grpc::ServerUnaryReactor* StorageService::Get(grpc::CallbackServerContext* conte
                                               const v1::StorageGetRequest* request,
                                               v1::StorageGetResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto recipient = RecipientOrFinish(request->recipient(), context, reactor);
+  auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
   if (!recipient) return reactor;
   auto id = NormalizeMessageId(request->message_id());
   if (!id) {
@@ -466,7 +427,7 @@ grpc::ServerUnaryReactor* StorageService::MarkNotified(
     grpc::CallbackServerContext* context, const v1::StorageMarkNotifiedRequest* request,
     v1::StorageMarkNotifiedResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto recipient = RecipientOrFinish(request->recipient(), context, reactor);
+  auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
   if (!recipient) return reactor;
   auto through = static_cast<int64_t>(request->through_version());
   RunOnPool(workers_, context, reactor, [this, recipient = *recipient, through, response] {

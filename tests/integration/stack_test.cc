@@ -68,14 +68,17 @@ TEST_F(StackTest, EveryMetricsPageParsesAndCarriesDimsMetrics) {
 // RPCs whose feature has landed; every other one must say UNIMPLEMENTED instead of pretending
 // to work.
 const std::set<std::string> kBuiltRpcs = {
-    "dims.v1.Storage.Store",  "dims.v1.Storage.GetSummary",   "dims.v1.Storage.List",
-    "dims.v1.Storage.Get",    "dims.v1.Storage.Fetch",        "dims.v1.Storage.Ack",
-    "dims.v1.Storage.Delete", "dims.v1.Storage.MarkNotified", "dims.v1.Storage.Purge",
+    "dims.v1.Storage.Store",    "dims.v1.Storage.GetSummary",   "dims.v1.Storage.List",
+    "dims.v1.Storage.Get",      "dims.v1.Storage.Fetch",        "dims.v1.Storage.Ack",
+    "dims.v1.Storage.Delete",   "dims.v1.Storage.MarkNotified", "dims.v1.Storage.Purge",
+    "dims.v1.Settings.Publish", "dims.v1.Settings.Get",         "dims.v1.Settings.Put",
+    "dims.v1.Settings.Delete",
 };
 
 TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {
   StartAllAndWait();
   auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  int checked = 0;
   for (const auto& name : stack_.service_names()) {
     const auto& ep = stack_.endpoints(name);
     const auto* service = pool->FindServiceByName(ep.grpc_service);
@@ -83,7 +86,6 @@ TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {
     ASSERT_GT(service->method_count(), 0);
     auto channel = grpc::CreateChannel(ep.grpc_address(), grpc::InsecureChannelCredentials());
     grpc::GenericStub stub(channel);
-    int checked = 0;
     for (int i = 0; i < service->method_count(); ++i) {
       const auto* method = service->method(i);
       if (method->client_streaming() || method->server_streaming()) continue;
@@ -108,8 +110,8 @@ TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {
       EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method->full_name();
       ++checked;
     }
-    EXPECT_GT(checked, 0) << ep.grpc_service;
   }
+  EXPECT_GT(checked, 0);  // until every feature has landed
 }
 
 TEST_F(StackTest, SipEdgeAnswersOptionsOverUdpAndTcp) {
