@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
   # libraries (docs/dependencies.md says why each)
   libsofia-sip-ua-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libhiredis-dev libpqxx-dev prometheus-cpp-dev libgtest-dev libgmock-dev libpugixml-dev
+  libhiredis-dev libpqxx-dev prometheus-cpp-dev libgtest-dev libgmock-dev libexpat1-dev
   # servers and peers used by the local stack and the tests
   redis-server postgresql sip-tester
   # small tools the scripts use

@@ -1,122 +1,155 @@
 #include "settings_document.h"
 
+#include <expat.h>
+
 #include <cctype>
 #include <cstring>
-#include <pugixml.hpp>
+#include <vector>
 
 namespace dims::settings {
 namespace {
 
-std::string_view LocalName(const pugi::xml_node& node) {
-  std::string_view name = node.name();
-  auto colon = name.find(':');
-  return colon == std::string_view::npos ? name : name.substr(colon + 1);
-}
+// Expat with namespace processing reports every element as "<namespace URI> <local name>"
+// (the prefix is resolved away), and refuses anything that is not well-formed XML 1.0:
+// several roots, undeclared entities, stray '&', duplicate attributes, bytes that are not
+// UTF-8, undeclared prefixes.
+constexpr char kSeparator = ' ';
 
-// Resolves the element's prefix against the xmlns declarations in scope (pugixml leaves
-// namespaces to the application).
-std::string NamespaceOf(const pugi::xml_node& node) {
-  std::string_view name = node.name();
-  auto colon = name.find(':');
-  std::string attribute =
-      colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(name.substr(0, colon));
-  for (pugi::xml_node n = node; n; n = n.parent()) {
-    if (auto a = n.attribute(attribute.c_str())) return a.value();
+struct Name {
+  std::string ns;
+  std::string local;
+  bool Is(const char* want_ns, const char* want_local) const {
+    return ns == want_ns && local == want_local;
   }
-  return "";
+};
+
+Name Split(const XML_Char* expanded) {
+  std::string_view s = expanded;
+  auto sep = s.find(kSeparator);
+  if (sep == std::string_view::npos) return {"", std::string(s)};
+  return {std::string(s.substr(0, sep)), std::string(s.substr(sep + 1))};
 }
 
-bool Is(const pugi::xml_node& node, const char* ns, const char* local) {
-  return LocalName(node) == local && NamespaceOf(node) == ns;
-}
+struct Reader {
+  XML_Parser parser = nullptr;
+  std::vector<Name> open;  // the elements enclosing the current one
+  ImSettingsValues values;
+  std::string error;  // set on a schema violation; parsing stops
+  bool saw_root = false;
+  bool refused_doctype = false;
 
-// xs:boolean
-std::optional<bool> Active(const pugi::xml_node& node, std::string* error) {
-  auto a = node.attribute("active");
-  if (!a) {
-    *error = "<" + std::string(LocalName(node)) + "> lacks the active attribute";
-    return std::nullopt;
+  // xs:boolean
+  void SetFrom(const XML_Char** attributes, const Name& element, bool& field) {
+    const XML_Char* active = nullptr;
+    for (int i = 0; attributes[i]; i += 2) {
+      Name attribute = Split(attributes[i]);
+      if (attribute.ns.empty() && attribute.local == "active") active = attributes[i + 1];
+    }
+    if (!active) {
+      Fail("<" + element.local + "> lacks the active attribute");
+      return;
+    }
+    std::string_view v = active;
+    if (v == "true" || v == "1") {
+      field = true;
+    } else if (v == "false" || v == "0") {
+      field = false;
+    } else {
+      Fail("active=\"" + std::string(v) + "\" on <" + element.local + "> is not true or false");
+    }
   }
-  std::string_view v = a.value();
-  if (v == "true" || v == "1") return true;
-  if (v == "false" || v == "0") return false;
-  *error = "active=\"" + std::string(v) + "\" on <" + std::string(LocalName(node)) +
-           "> is not true or false";
-  return std::nullopt;
-}
+
+  // Records the first schema violation; parsing goes on, because a document that is not
+  // well-formed must be reported as such whatever else is wrong with it.
+  void Fail(std::string why) {
+    if (error.empty()) error = std::move(why);
+  }
+
+  void Start(const XML_Char* expanded, const XML_Char** attributes) {
+    Name name = Split(expanded);
+    if (!saw_root) {
+      saw_root = true;
+      if (!name.Is(kPocSettingsNs, "poc-settings") && name.ns != kImSettingsNs) {
+        Fail("root element <" + name.local + "> in namespace '" + name.ns +
+             "' is neither <poc-settings> nor an IM settings element");
+        return;
+      }
+    }
+    const Name* parent = open.empty() ? nullptr : &open.back();
+    if (name.Is(kPocSettingsNs, "incoming-session-barring") && parent &&
+        parent->Is(kPocSettingsNs, "isb-settings")) {
+      SetFrom(attributes, name, values.incoming_session_barring);
+    } else if (name.Is(kImSettingsNs, "offline-delivery")) {
+      SetFrom(attributes, name, values.offline_delivery_active);
+    } else if (name.Is(kImSettingsNs, "vis-status")) {
+      SetFrom(attributes, name, values.invisibility);
+    } else if (name.Is(kImSettingsNs, "hist-activation")) {
+      std::string type;
+      for (int i = 0; attributes[i]; i += 2) {
+        Name attribute = Split(attributes[i]);
+        if (attribute.ns.empty() && attribute.local == "type") type = attributes[i + 1];
+      }
+      if (type == "session-mode") {
+        SetFrom(attributes, name, values.store_session_conversations);
+      } else if (type == "pager-large-mode") {
+        SetFrom(attributes, name, values.store_pager_large_conversations);
+      } else {
+        Fail("hist-activation type=\"" + type + "\" is neither session-mode nor pager-large-mode");
+      }
+    } else if (name.Is(kDimsExtensionNs, "pager-large-barring")) {
+      SetFrom(attributes, name, values.incoming_pager_large_barring);
+    }
+    open.push_back(std::move(name));
+  }
+
+  static void OnStart(void* self, const XML_Char* name, const XML_Char** attributes) {
+    static_cast<Reader*>(self)->Start(name, attributes);
+  }
+  static void OnEnd(void* self, const XML_Char*) {
+    auto* r = static_cast<Reader*>(self);
+    if (!r->open.empty()) r->open.pop_back();
+  }
+};
 
 }  // namespace
 
 DocumentResult ParseSettingsDocument(std::string_view body) {
   DocumentResult result;
-  pugi::xml_document doc;
-  auto parsed = doc.load_buffer(body.data(), body.size(), pugi::parse_default);
-  if (!parsed) {
+  Reader reader;
+  // UTF-8 is the encoding unless the document declares another one.
+  reader.parser = XML_ParserCreateNS(nullptr, kSeparator);
+  if (!reader.parser) {
     result.reason = "INVALID_XML";
-    result.error = std::string("not well-formed XML: ") + parsed.description() + " at offset " +
-                   std::to_string(parsed.offset);
+    result.error = "out of memory";
     return result;
   }
-  pugi::xml_node root = doc.document_element();
-  std::string root_ns = NamespaceOf(root);
-  bool container = Is(root, kPocSettingsNs, "poc-settings");
-  if (!container && root_ns != kImSettingsNs) {
+  XML_SetUserData(reader.parser, &reader);
+  XML_SetElementHandler(reader.parser, &Reader::OnStart, &Reader::OnEnd);
+  // Documents need no DTD; refusing one keeps entity expansion attacks out.
+  XML_SetStartDoctypeDeclHandler(
+      reader.parser, [](void* self, const XML_Char*, const XML_Char*, const XML_Char*, int) {
+        auto* r = static_cast<Reader*>(self);
+        r->refused_doctype = true;
+        XML_StopParser(r->parser, XML_FALSE);
+      });
+  XML_Status status =
+      XML_Parse(reader.parser, body.data(), static_cast<int>(body.size()), XML_TRUE);
+  if (reader.refused_doctype) {
     result.reason = "SCHEMA_VIOLATION";
-    result.error = "root element <" + std::string(LocalName(root)) + "> in namespace '" + root_ns +
-                   "' is neither <poc-settings> nor an IM settings element";
-    return result;
-  }
-
-  ImSettingsValues values;
-  std::string error;
-  bool ok = true;
-  auto set = [&](const pugi::xml_node& node, bool& field) {
-    auto v = Active(node, &error);
-    if (!v) {
-      ok = false;
-      return;
-    }
-    field = *v;
-  };
-  // Every element of the tree is looked at once; the known ones set a value.
-  for (pugi::xml_node node = root; node && ok;) {
-    if (node.type() == pugi::node_element) {
-      if (Is(node, kPocSettingsNs, "incoming-session-barring") &&
-          Is(node.parent(), kPocSettingsNs, "isb-settings")) {
-        set(node, values.incoming_session_barring);
-      } else if (Is(node, kImSettingsNs, "offline-delivery")) {
-        set(node, values.offline_delivery_active);
-      } else if (Is(node, kImSettingsNs, "vis-status")) {
-        set(node, values.invisibility);
-      } else if (Is(node, kImSettingsNs, "hist-activation")) {
-        std::string_view type = node.attribute("type").value();
-        if (type == "session-mode") {
-          set(node, values.store_session_conversations);
-        } else if (type == "pager-large-mode") {
-          set(node, values.store_pager_large_conversations);
-        } else {
-          ok = false;
-          error = "hist-activation type=\"" + std::string(type) +
-                  "\" is neither session-mode nor pager-large-mode";
-        }
-      } else if (Is(node, kDimsExtensionNs, "pager-large-barring")) {
-        set(node, values.incoming_pager_large_barring);
-      }
-    }
-    // Depth-first walk without recursion.
-    if (node.first_child()) {
-      node = node.first_child();
-    } else {
-      while (node && node != root && !node.next_sibling()) node = node.parent();
-      node = (node && node != root) ? node.next_sibling() : pugi::xml_node();
-    }
-  }
-  if (!ok) {
+    result.error = "a document type declaration is not allowed";
+  } else if (status != XML_STATUS_OK) {
+    result.reason = "INVALID_XML";
+    result.error = std::string("not well-formed XML: ") +
+                   XML_ErrorString(XML_GetErrorCode(reader.parser)) + " at line " +
+                   std::to_string(XML_GetCurrentLineNumber(reader.parser)) + ", column " +
+                   std::to_string(XML_GetCurrentColumnNumber(reader.parser));
+  } else if (!reader.error.empty()) {
     result.reason = "SCHEMA_VIOLATION";
-    result.error = error;
-    return result;
+    result.error = reader.error;
+  } else {
+    result.settings = reader.values;
   }
-  result.settings = values;
+  XML_ParserFree(reader.parser);
   return result;
 }
 

@@ -56,6 +56,18 @@ TEST(SettingsDocument, RefusesWhatIsNotWellFormed) {
   EXPECT_FALSE(r.settings);
   EXPECT_EQ(r.reason, "INVALID_XML");
   EXPECT_FALSE(ParseSettingsDocument("").settings);
+  for (const char* body : {
+           R"(<im-settings xmlns="urn:oma:xml:im:service-settings"/><im-settings/>)",
+           R"(<im-settings xmlns="urn:oma:xml:im:service-settings">&nbsp;</im-settings>)",
+           R"(<im-settings xmlns="urn:oma:xml:im:service-settings">a & b</im-settings>)",
+           R"(<im-settings xmlns="urn:oma:xml:im:service-settings" a="1" a="2"/>)",
+           "<im-settings xmlns=\"urn:oma:xml:im:service-settings\">\xff</im-settings>",
+           R"(<x:im-settings xmlns="urn:oma:xml:im:service-settings"/>)",
+       }) {
+    auto bad = ParseSettingsDocument(body);
+    EXPECT_FALSE(bad.settings) << body;
+    EXPECT_EQ(bad.reason, "INVALID_XML") << body << ": " << bad.error;
+  }
 }
 
 TEST(SettingsDocument, RefusesWrongShapesAndValues) {
@@ -74,6 +86,9 @@ TEST(SettingsDocument, RefusesWrongShapesAndValues) {
            Case{R"(<im-settings xmlns="urn:oma:xml:im:service-settings">)"
                 R"(<hist-activation type="always" active="true"/></im-settings>)",
                 "type=\"always\""},
+           Case{R"(<!DOCTYPE x [<!ENTITY a "aaaa">]>)"
+                R"(<im-settings xmlns="urn:oma:xml:im:service-settings">&a;</im-settings>)",
+                "document type declaration"},
        }) {
     auto r = ParseSettingsDocument(c.body);
     EXPECT_FALSE(r.settings) << c.body;

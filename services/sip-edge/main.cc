@@ -1,9 +1,11 @@
 // dims-sip-edge: the only SIP speaker of DIMS (Sofia-SIP), and the EdgeControl gRPC API through
 // which other services send requests towards clients.
+#include <set>
 #include <string>
 
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "log.h"
+#include "publish_handler.h"
 #include "service_host.h"
 #include "sip_stack.h"
 #include "version.h"
@@ -30,8 +32,16 @@ int main(int argc, char** argv) {
   const auto& config = host->config();
 
   auto sip_listen = config.GetHostPort("sip-listen");
-  dims::edge::SipStack sip(
-      {.host = sip_listen.host, .port = sip_listen.port, .server_header = dims::ReleaseToken()});
+  const std::string allowed_events = "poc-settings, im-settings";
+  dims::edge::SipStack sip({.host = sip_listen.host,
+                            .port = sip_listen.port,
+                            .server_header = dims::ReleaseToken(),
+                            .allowed_events = allowed_events});
+  auto domains = config.GetList("domains");
+  auto settings = host->ConnectPeer("settings", "settings");
+  dims::edge::PublishHandler publish(
+      sip, settings, std::set<std::string>(domains.begin(), domains.end()), allowed_events);
+  sip.OnPublish([&publish](const dims::edge::IncomingPublish& p) { publish.Handle(p); });
   std::string error;
   if (!sip.Start(&error)) {
     dims::log::Error("cannot start SIP", {{"error", error}});
@@ -41,7 +51,6 @@ int main(int argc, char** argv) {
 
   auto redis = host->ConnectRedis(4);
   host->AddDependency("sip", [&] { return sip.running(); });
-  auto settings = host->ConnectPeer("settings", "settings");
   auto storage = host->ConnectPeer("storage", "storage");
   auto delivery = host->ConnectPeer("delivery", "delivery");
 

@@ -1,56 +1,177 @@
 #include "sip_stack.h"
 
+#include <sofia-sip/msg_date.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/url.h>
 
+#include <array>
 #include <chrono>
+#include <map>
+#include <memory>
 
 #include "log.h"
+#include "sofia_executor.h"
 
 namespace dims::edge {
+
+namespace {
+
+// One request waiting for its final answer.
+struct Pending {
+  nua_handle_t* handle = nullptr;
+  nua_saved_event_t saved[1] = {};
+  su_timer_t* guard = nullptr;
+};
+
+std::string DateNow() {
+  char buf[64];
+  msg_date_e(buf, sizeof buf, sip_now());
+  return buf;
+}
+
+}  // namespace
 
 struct SipStack::Loop {
   SipStack* owner = nullptr;
   su_root_t* root = nullptr;
   nua_t* nua = nullptr;
-  su_timer_t* stop_poll = nullptr;
-  bool shutdown_sent = false;
+  std::unique_ptr<SofiaExecutor> executor;
+  std::map<uint64_t, Pending> pending;
+  uint64_t next_id = 1;
+  bool shutting_down = false;
+
+  // `with_tag`/`with_value`: the NUTAG_WITH_* naming the request being answered.
+  // nua keeps the phrase pointer (unlike tag values, which it copies) until its own thread has
+  // sent the answer: standard phrases are Sofia's static strings, others live in a ring far
+  // larger than the answers that can be in flight at once.
+  std::array<std::string, 1024> phrases;
+  size_t next_phrase = 0;
+  char const* LastingPhrase(const SipAnswer& a) {
+    char const* standard = sip_status_phrase(a.status);
+    if (a.phrase.empty() && standard) return standard;
+    if (standard && a.phrase == standard) return standard;
+    std::string& slot = phrases[next_phrase++ % phrases.size()];
+    slot = a.phrase;
+    return slot.c_str();
+  }
+
+  void Answer(nua_handle_t* nh, const SipAnswer& a, tag_type_t with_tag, tag_value_t with_value) {
+    std::string date = DateNow();
+    std::string expires = a.expires ? std::to_string(*a.expires) : "";
+    std::string min_expires = a.min_expires ? std::to_string(*a.min_expires) : "";
+    std::string retry_after = a.retry_after ? std::to_string(*a.retry_after) : "";
+    nua_respond(nh, a.status, LastingPhrase(a), with_tag, with_value,
+                SIPTAG_SERVER_STR(owner->options_.server_header.c_str()),
+                SIPTAG_DATE_STR(date.c_str()), TAG_IF(a.etag, SIPTAG_ETAG_STR(a.etag->c_str())),
+                TAG_IF(a.expires, SIPTAG_EXPIRES_STR(expires.c_str())),
+                TAG_IF(a.min_expires, SIPTAG_MIN_EXPIRES_STR(min_expires.c_str())),
+                TAG_IF(a.retry_after, SIPTAG_RETRY_AFTER_STR(retry_after.c_str())),
+                TAG_IF(a.accept, SIPTAG_ACCEPT_STR(a.accept->c_str())),
+                TAG_IF(a.allow_events, SIPTAG_ALLOW_EVENTS_STR(a.allow_events->c_str())),
+                TAG_END());
+  }
+
+  // Answers a request that was not deferred, inside the callback.
+  void AnswerNow(nua_handle_t* nh, const SipAnswer& a) {
+    Answer(nh, a, NUTAG_WITH_THIS(nua));
+    nua_handle_destroy(nh);
+  }
+
+  uint64_t Defer(nua_handle_t* nh) {
+    uint64_t id = next_id++;
+    Pending& p = pending[id];
+    p.handle = nua_handle_ref(nh);
+    nua_save_event(nua, p.saved);
+    p.guard = su_timer_create(su_root_task(root), owner->options_.answer_guard_ms);
+    su_timer_set(
+        p.guard,
+        [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t* arg) {
+          auto* loop = reinterpret_cast<Loop*>(magic);
+          uint64_t timed_out = reinterpret_cast<uintptr_t>(arg);
+          log::Warn("no answer from a service in time; 503",
+                    {{"request", static_cast<long>(timed_out)}});
+          SipAnswer busy{503, "Service Unavailable"};
+          busy.retry_after = 5;
+          loop->Respond(timed_out, busy);
+        },
+        reinterpret_cast<su_timer_arg_t*>(static_cast<uintptr_t>(id)));
+    return id;
+  }
+
+  void Respond(uint64_t id, const SipAnswer& a) {
+    auto it = pending.find(id);
+    if (it == pending.end()) return;  // answered already (guard timer or shutdown)
+    Pending p = it->second;
+    pending.erase(it);
+    Answer(p.handle, a, NUTAG_WITH_SAVED(p.saved));
+    su_timer_destroy(p.guard);
+    nua_destroy_event(p.saved);
+    nua_handle_destroy(p.handle);  // dialog-less requests: nothing else uses the handle
+    nua_handle_unref(p.handle);
+  }
+
+  void OnPublish(nua_handle_t* nh, sip_t const* sip) {
+    IncomingPublish in;
+    char uri[1024];
+    url_e(uri, sizeof uri, sip->sip_request->rq_url);
+    in.request_uri = uri;
+    if (sip->sip_event) in.event = sip->sip_event->o_type;
+    if (sip->sip_if_match) in.if_match = sip->sip_if_match->g_string;
+    if (sip->sip_expires) in.expires = static_cast<int>(sip->sip_expires->ex_delta);
+    if (sip->sip_content_type && sip->sip_content_type->c_type) {
+      in.content_type = sip->sip_content_type->c_type;
+    }
+    if (sip->sip_payload) in.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+    if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
+    if (shutting_down || !owner->on_publish_) {
+      SipAnswer busy{503, "Service Unavailable"};
+      busy.retry_after = 5;
+      AnswerNow(nh, busy);
+      return;
+    }
+    in.id = Defer(nh);
+    owner->on_publish_(in);
+  }
 };
 
 namespace {
 
-// Only the loop thread touches Sofia objects; a foreign thread sets stop_requested_ and this
-// timer notices it (the su_msg executor of issue #4 replaces the polling).
-constexpr su_duration_t kStopPollMs = 100;
-
-void OnEvent(nua_event_t event, int status, char const* phrase, nua_t* nua, nua_magic_t* magic,
-             nua_handle_t* nh, nua_hmagic_t* /*hmagic*/, sip_t const* sip,
-             tagi_t* /*tags*/) noexcept {
+void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magic_t* magic,
+             nua_handle_t* nh, nua_hmagic_t*, sip_t const* sip, tagi_t*) noexcept {
   auto* loop = reinterpret_cast<SipStack::Loop*>(magic);
-  switch (event) {
-    case nua_i_register:
-    case nua_i_publish:
-    case nua_i_subscribe:
-    case nua_i_invite:
-    case nua_i_message:
-      log::Debug("request not implemented yet",
-                 {{"method", sip && sip->sip_request ? sip->sip_request->rq_method_name : "?"}});
-      nua_respond(nh, SIP_501_NOT_IMPLEMENTED, NUTAG_WITH_THIS(nua), TAG_END());
-      nua_handle_destroy(nh);
-      break;
-    case nua_r_shutdown:
-      if (status >= 200) su_root_break(loop->root);
-      break;
-    case nua_i_error:
-      log::Warn("sofia error", {{"status", status}, {"phrase", phrase ? phrase : ""}});
-      break;
-    default:
-      break;
+  try {
+    switch (event) {
+      case nua_i_publish:
+        loop->OnPublish(nh, sip);
+        break;
+      case nua_i_register:
+      case nua_i_subscribe:
+      case nua_i_invite:
+      case nua_i_message:
+        log::Debug("request not implemented yet",
+                   {{"method", sip && sip->sip_request ? sip->sip_request->rq_method_name : "?"}});
+        loop->AnswerNow(nh, {501, "Not Implemented"});
+        break;
+      case nua_r_shutdown:
+        if (status >= 200) su_root_break(loop->root);
+        break;
+      case nua_i_error:
+        log::Warn("sofia error", {{"status", status}, {"phrase", phrase ? phrase : ""}});
+        break;
+      default:
+        break;
+    }
+  } catch (const std::exception& e) {
+    // No exception may unwind through Sofia's C code.
+    log::Error("SIP event handling failed", {{"error", e.what()}});
   }
 }
 
@@ -73,8 +194,29 @@ bool SipStack::Start(std::string* error) {
   return true;
 }
 
+bool SipStack::Post(std::function<void()> task) {
+  std::lock_guard lock(mu_);
+  if (!running_ || !loop_) return false;
+  return loop_->executor->Post(std::move(task));
+}
+
+void SipStack::Respond(uint64_t id, const SipAnswer& answer) {
+  if (loop_) loop_->Respond(id, answer);
+}
+
 void SipStack::Stop() {
-  stop_requested_ = true;
+  bool posted = Post([this] {
+    Loop* loop = loop_;
+    loop->shutting_down = true;
+    // Whatever still waits for a service gets its one final answer now.
+    while (!loop->pending.empty()) {
+      SipAnswer busy{503, "Service Unavailable"};
+      busy.retry_after = 5;
+      loop->Respond(loop->pending.begin()->first, busy);
+    }
+    nua_shutdown(loop->nua);
+  });
+  (void)posted;
   if (thread_.joinable()) thread_.join();
 }
 
@@ -82,7 +224,7 @@ void SipStack::Run() {
   su_init();
   Loop loop;
   loop.owner = this;
-  loop.root = su_root_create(&loop);
+  loop.root = su_root_create(reinterpret_cast<su_root_magic_t*>(&loop));
   std::string url = "sip:" + options_.host + ":" + std::to_string(options_.port);
   if (loop.root) {
     loop.nua = nua_create(
@@ -91,39 +233,42 @@ void SipStack::Run() {
         NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("REGISTER"),
         NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, REGISTER, PUBLISH, SUBSCRIBE, "
                     "NOTIFY"),
-        NUTAG_MEDIA_ENABLE(0), SIPTAG_SERVER_STR(options_.server_header.c_str()),
+        NUTAG_ALLOW_EVENTS(options_.allowed_events.c_str()), NUTAG_MEDIA_ENABLE(0),
+        // 100 Trying to a non-INVITE still waiting for a service after T2/2 stops the client's
+        // UDP retransmissions (RFC 4320).
+        NTATAG_EXTRA_100(1), SIPTAG_SERVER_STR(options_.server_header.c_str()),
         NUTAG_USER_AGENT(options_.server_header.c_str()), TAG_END());
   }
+  if (loop.nua) loop.executor = std::make_unique<SofiaExecutor>(loop.root);
   {
     std::lock_guard lock(mu_);
     started_ = true;
-    if (!loop.nua) start_error_ = "cannot listen for SIP on " + url;
+    if (!loop.nua) {
+      start_error_ = "cannot listen for SIP on " + url;
+    } else {
+      loop_ = &loop;
+      running_ = true;
+    }
   }
+  started_cv_.notify_all();
   if (!loop.nua) {
-    started_cv_.notify_all();
     if (loop.root) su_root_destroy(loop.root);
     su_deinit();
     return;
   }
-  running_ = true;
-  started_cv_.notify_all();
-
-  loop.stop_poll = su_timer_create(su_root_task(loop.root), kStopPollMs);
-  su_timer_set_for_ever(
-      loop.stop_poll,
-      [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t*) {
-        auto* l = reinterpret_cast<Loop*>(magic);
-        if (l->owner->stop_requested_ && !l->shutdown_sent) {
-          l->shutdown_sent = true;
-          nua_shutdown(l->nua);
-        }
-      },
-      nullptr);
   su_root_run(loop.root);
 
-  running_ = false;
-  su_timer_destroy(loop.stop_poll);
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+    loop.executor->Close();
+  }
+  loop.executor.reset();
   nua_destroy(loop.nua);
+  {
+    std::lock_guard lock(mu_);
+    loop_ = nullptr;
+  }
   su_root_destroy(loop.root);
   su_deinit();
 }

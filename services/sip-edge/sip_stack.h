@@ -1,51 +1,79 @@
-// The Sofia-SIP user agent of the edge: owns the su_root loop on its own thread (every nua
-// call happens there) and the UDP and TCP listeners. Until the SIP features land (issues #4,
-// #5) every request the application must answer gets 501 Not Implemented; the stack itself
-// answers OPTIONS.
+// The Sofia-SIP user agent of the edge: owns the su_root loop on its own thread (every nua call
+// happens there) and the UDP and TCP listeners. Requests that need another service are answered
+// later: the stack keeps the request (saved event + handle reference) and a guard timer, the
+// handler's completion comes back through the executor, and each request gets exactly one final
+// answer, 503 with Retry-After when the guard fires first. Every answer carries Server and Date.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
+#include "sip_answer.h"
+
 namespace dims::edge {
+
+// A PUBLISH as the handler sees it (copied out of Sofia's message).
+struct IncomingPublish {
+  uint64_t id = 0;  // for Respond()
+  std::string request_uri;
+  std::string event;
+  std::string if_match;
+  std::optional<int> expires;
+  std::string content_type;
+  std::string body;
+  std::string call_id;
+};
 
 class SipStack {
  public:
   struct Options {
     std::string host = "127.0.0.1";
     int port = 5060;
-    std::string server_header;  // release version token (Server header of every answer)
+    std::string server_header;  // release version token
+    std::string allowed_events = "poc-settings, im-settings";
+    int answer_guard_ms = 8000;  // well under Timer F (32 s): the client still listens
   };
+  using PublishHandler = std::function<void(const IncomingPublish&)>;
 
   explicit SipStack(Options options);
   ~SipStack();
   SipStack(const SipStack&) = delete;
   SipStack& operator=(const SipStack&) = delete;
 
-  // Starts the loop thread and returns once the listeners are bound; false (with *error) when
-  // they could not be.
+  // Set before Start. Runs on the loop thread; must not block.
+  void OnPublish(PublishHandler handler) { on_publish_ = std::move(handler); }
+
+  // Starts the loop thread; returns once the listeners are bound (false and *error if not).
   bool Start(std::string* error);
-  // Shuts the stack down (bounded by a few seconds) and joins the loop thread.
+  // Answers what is pending with 503, shuts the stack down (bounded) and joins the thread.
   void Stop();
   bool running() const { return running_; }
 
-  // Called on the loop thread only; public for the C callbacks.
-  struct Loop;
+  // Any thread: runs `task` on the loop thread. False when the stack is stopping.
+  bool Post(std::function<void()> task);
+  // Loop thread: the final answer to request `id`; ignored when it was answered already.
+  void Respond(uint64_t id, const SipAnswer& answer);
+
+  struct Loop;  // loop-thread state; public for the C callbacks
 
  private:
   void Run();
 
   Options options_;
+  PublishHandler on_publish_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable started_cv_;
   bool started_ = false;
   std::string start_error_;
   std::atomic<bool> running_{false};
-  std::atomic<bool> stop_requested_{false};
+  Loop* loop_ = nullptr;  // valid while running_
 };
 
 }  // namespace dims::edge

@@ -23,7 +23,8 @@
 
 #include "dims/v1/delivery.pb.h"
 #include "dims/v1/storage.grpc.pb.h"
-#include "dims_stack.h"
+#include "service_test.h"
+#include "test_clients.h"
 
 namespace dims::testing {
 namespace {
@@ -113,13 +114,6 @@ std::optional<double> MetricSum(const std::string& page, const std::string& name
 // ---------------------------------------------------------------------------------------
 // A Storage client whose every call carries a deadline
 // ---------------------------------------------------------------------------------------
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  // A connection of its own, not one shared with other channels to the same address.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
 
 class StorageClient {
  public:
@@ -243,10 +237,6 @@ class StorageClient {
   std::unique_ptr<v1::Storage::Stub> stub_;
 };
 
-std::string Describe(const grpc::Status& status) {
-  return "code " + std::to_string(status.error_code()) + ": " + status.error_message();
-}
-
 std::vector<std::string> Ids(const std::vector<v1::DeferredMessage>& messages) {
   std::vector<std::string> ids;
   for (const auto& m : messages) ids.push_back(m.message_id());
@@ -261,74 +251,19 @@ std::set<std::string> AsSet(const google::protobuf::RepeatedPtrField<std::string
 // The event stream, read with a plain Redis connection
 // ---------------------------------------------------------------------------------------
 
-struct StreamEntry {
-  std::string id;
-  std::map<std::string, std::string> fields;
-  v1::BusEvent event;  // decoded from the `event` field
-  bool decoded = false;
-};
-
-std::vector<StreamEntry> ReadStream(int redis_port, const std::string& key) {
-  std::vector<StreamEntry> entries;
-  timeval timeout{2, 0};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", redis_port, timeout);
-  if (c == nullptr || c->err) {
-    ADD_FAILURE() << "redis connect: " << (c ? c->errstr : "out of memory");
-    if (c) redisFree(c);
-    return entries;
-  }
-  auto* reply = static_cast<redisReply*>(redisCommand(c, "XRANGE %s - +", key.c_str()));
-  if (reply == nullptr) {
-    ADD_FAILURE() << "XRANGE: " << c->errstr;
-  } else if (reply->type == REDIS_REPLY_ARRAY) {
-    for (size_t i = 0; i < reply->elements; ++i) {
-      const redisReply* entry = reply->element[i];
-      if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
-      StreamEntry e;
-      e.id.assign(entry->element[0]->str, entry->element[0]->len);
-      const redisReply* fields = entry->element[1];
-      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        e.fields[std::string(fields->element[f]->str, fields->element[f]->len)] =
-            std::string(fields->element[f + 1]->str, fields->element[f + 1]->len);
-      }
-      auto event = e.fields.find("event");
-      if (event != e.fields.end()) e.decoded = e.event.ParseFromString(event->second);
-      entries.push_back(std::move(e));
-    }
-  }
-  if (reply) freeReplyObject(reply);
-  redisFree(c);
-  return entries;
-}
-
 // ---------------------------------------------------------------------------------------
 // Fixture
 // ---------------------------------------------------------------------------------------
 
-class StorageTest : public ::testing::Test {
+class StorageTest : public ServiceTest {
  protected:
+  StorageTest() : ServiceTest("storage") {}
+
   // Starts dims-storage with extra DIMS_* variables and waits until it serves.
   void Start(const std::map<std::string, std::string>& env = {}) {
-    stack_.StartService("storage", env);
-    ASSERT_TRUE(stack_.WaitServing("storage", 30s))
-        << "storage is " << HealthStatus(address()) << "\n"
-        << stack_.process("storage").ReadLog();
+    ASSERT_NO_FATAL_FAILURE(StartService(env));
     client_ = std::make_unique<StorageClient>(NewChannel(address()));
   }
-
-  // A failed test shows the end of the service's log.
-  void TearDown() override {
-    if (!HasFailure() || client_ == nullptr) return;
-    std::string log = stack_.process("storage").ReadLog();
-    size_t from = log.size();
-    for (int lines = 0; lines < 80 && from != 0 && from != std::string::npos; ++lines) {
-      from = log.rfind('\n', from - 1);
-    }
-    std::cout << "--- end of the storage log ---\n"
-              << log.substr(from == std::string::npos ? 0 : from) << "\n";
-  }
-
-  std::string address() const { return stack_.endpoints("storage").grpc_address(); }
   StorageClient& client() { return *client_; }
 
   // Stores and expects OK; returns the response.
@@ -339,7 +274,6 @@ class StorageTest : public ::testing::Test {
     return response;
   }
 
-  DimsStack stack_;
   std::unique_ptr<StorageClient> client_;
 };
 
@@ -974,7 +908,7 @@ TEST_F(StorageTest, ExpiredMessagesArePurgedInTheBackgroundAndCounted) {
   // The expiry is announced, with the expired message's metadata.
   bool announced = WaitFor(
       [&] {
-        for (const auto& e : ReadStream(stack_.redis().port(), kEventStream)) {
+        for (const auto& e : ReadEventStream(stack_.redis().port())) {
           if (!e.decoded || !e.event.has_store_changed()) continue;
           const auto& changed = e.event.store_changed();
           if (changed.aor().uri() != aor) continue;
@@ -1028,7 +962,7 @@ TEST_F(StorageTest, StoreAndAckAppendEventsToTheStream) {
   };
   bool all_there = WaitFor(
       [&] {
-        entries = ReadStream(stack_.redis().port(), kEventStream);
+        entries = ReadEventStream(stack_.redis().port());
         return !find("message_stored", stored_event_for(first.message_id())).empty() &&
                !find("message_stored", stored_event_for(second.message_id())).empty() &&
                !find("store_changed", ack_event).empty();

@@ -196,6 +196,15 @@ std::string Process::ReadLog() const {
   return ss.str();
 }
 
+std::string Process::LogTail(int lines) const {
+  std::string log = ReadLog();
+  size_t from = log.size();
+  for (int n = 0; n < lines && from != 0 && from != std::string::npos; ++n) {
+    from = log.rfind('\n', from - 1);
+  }
+  return log.substr(from == std::string::npos ? 0 : from);
+}
+
 RedisServer::RedisServer(const fs::path& dir) : port_(FreePort()) {
   fs::path redis_dir = dir / ("redis-" + std::to_string(port_));
   fs::create_directories(redis_dir);

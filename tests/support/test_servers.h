@@ -56,6 +56,8 @@ class Process {
   // Waits for the process to end; returns its wait status, or nothing on timeout.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   std::string ReadLog() const;
+  // The last `lines` lines of the log, for failure messages.
+  std::string LogTail(int lines) const;
 
  private:
   Options options_;

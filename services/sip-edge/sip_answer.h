@@ -1,0 +1,21 @@
+// A final SIP answer as the edge's handlers decide it, before Sofia-SIP renders it. Every
+// answer also carries Server and Date (added by the stack).
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace dims::edge {
+
+struct SipAnswer {
+  int status = 500;
+  std::string phrase;
+  std::optional<std::string> etag;          // SIP-ETag (PUBLISH 200)
+  std::optional<int> expires;               // Expires
+  std::optional<int> min_expires;           // Min-Expires (423)
+  std::optional<int> retry_after;           // Retry-After (503)
+  std::optional<std::string> accept;        // Accept (415)
+  std::optional<std::string> allow_events;  // Allow-Events (489)
+};
+
+}  // namespace dims::edge

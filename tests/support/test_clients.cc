@@ -1,0 +1,75 @@
+#include "test_clients.h"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+namespace dims::testing {
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::string CodeName(grpc::StatusCode code) {
+  static const std::map<grpc::StatusCode, std::string> names = {
+      {grpc::StatusCode::OK, "OK"},
+      {grpc::StatusCode::CANCELLED, "CANCELLED"},
+      {grpc::StatusCode::UNKNOWN, "UNKNOWN"},
+      {grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"},
+      {grpc::StatusCode::NOT_FOUND, "NOT_FOUND"},
+      {grpc::StatusCode::ALREADY_EXISTS, "ALREADY_EXISTS"},
+      {grpc::StatusCode::PERMISSION_DENIED, "PERMISSION_DENIED"},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"},
+      {grpc::StatusCode::FAILED_PRECONDITION, "FAILED_PRECONDITION"},
+      {grpc::StatusCode::ABORTED, "ABORTED"},
+      {grpc::StatusCode::OUT_OF_RANGE, "OUT_OF_RANGE"},
+      {grpc::StatusCode::UNIMPLEMENTED, "UNIMPLEMENTED"},
+      {grpc::StatusCode::INTERNAL, "INTERNAL"},
+      {grpc::StatusCode::UNAVAILABLE, "UNAVAILABLE"},
+      {grpc::StatusCode::DATA_LOSS, "DATA_LOSS"},
+      {grpc::StatusCode::UNAUTHENTICATED, "UNAUTHENTICATED"},
+  };
+  auto it = names.find(code);
+  return it == names.end() ? std::to_string(static_cast<int>(code)) : it->second;
+}
+
+std::string Describe(const grpc::Status& status) {
+  return CodeName(status.error_code()) + ": " + status.error_message();
+}
+
+std::vector<StreamEntry> ReadEventStream(int redis_port) {
+  std::vector<StreamEntry> entries;
+  timeval timeout{2, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", redis_port, timeout);
+  if (c == nullptr || c->err) {
+    ADD_FAILURE() << "redis connect: " << (c ? c->errstr : "out of memory");
+    if (c) redisFree(c);
+    return entries;
+  }
+  auto* reply = static_cast<redisReply*>(redisCommand(c, "XRANGE dims:events - +"));
+  if (reply == nullptr) {
+    ADD_FAILURE() << "XRANGE: " << c->errstr;
+  } else if (reply->type == REDIS_REPLY_ARRAY) {
+    for (size_t i = 0; i < reply->elements; ++i) {
+      const redisReply* entry = reply->element[i];
+      if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+      StreamEntry e;
+      e.id.assign(entry->element[0]->str, entry->element[0]->len);
+      const redisReply* fields = entry->element[1];
+      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        e.fields[std::string(fields->element[f]->str, fields->element[f]->len)] =
+            std::string(fields->element[f + 1]->str, fields->element[f + 1]->len);
+      }
+      auto event = e.fields.find("event");
+      if (event != e.fields.end()) e.decoded = e.event.ParseFromString(event->second);
+      entries.push_back(std::move(e));
+    }
+  }
+  if (reply) freeReplyObject(reply);
+  redisFree(c);
+  return entries;
+}
+
+}  // namespace dims::testing
