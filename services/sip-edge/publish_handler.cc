@@ -13,14 +13,6 @@ namespace {
 // starting or restarting gets the request instead of an instant 503.
 constexpr auto kSettingsDeadline = std::chrono::milliseconds(4000);
 
-// Everything one call needs until its completion has been answered.
-struct PublishCall {
-  grpc::ClientContext context;
-  dims::v1::SettingsPublishRequest request;
-  dims::v1::SettingsPublishResponse response;
-  uint64_t request_id = 0;
-};
-
 dims::v1::ErrorDetail DetailOf(const grpc::ClientContext& context) {
   dims::v1::ErrorDetail detail;
   const auto& trailers = context.GetServerTrailingMetadata();
@@ -31,6 +23,20 @@ dims::v1::ErrorDetail DetailOf(const grpc::ClientContext& context) {
 }
 
 }  // namespace
+
+// Everything one call needs until its completion has been answered.
+struct PublishHandler::Call {
+  grpc::ClientContext context;
+  dims::v1::SettingsPublishRequest request;
+  dims::v1::SettingsPublishResponse response;
+  uint64_t request_id = 0;
+};
+
+PublishHandler::~PublishHandler() {
+  std::unique_lock lock(mu_);
+  for (Call* call : in_flight_) call->context.TryCancel();
+  idle_.wait_for(lock, std::chrono::seconds(5), [&] { return in_flight_.empty(); });
+}
 
 PublishHandler::PublishHandler(SipStack& stack, std::shared_ptr<grpc::Channel> settings,
                                std::set<std::string> domains, std::string allowed_events)
@@ -49,7 +55,7 @@ void PublishHandler::Handle(const IncomingPublish& publish) {
     stack_.Respond(publish.id, {404, "Not Found (domain not served)"});
     return;
   }
-  auto call = std::make_shared<PublishCall>();
+  auto call = std::make_shared<Call>();
   call->request_id = publish.id;
   auto& r = call->request;
   r.mutable_aor()->set_uri(parsed.aor->ToString());
@@ -61,6 +67,10 @@ void PublishHandler::Handle(const IncomingPublish& publish) {
   r.set_call_id(publish.call_id);
   SetDeadline(call->context, kSettingsDeadline);
   call->context.set_wait_for_ready(true);
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.insert(call.get());
+  }
   settings_->async()->Publish(
       &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
         // On a gRPC thread: only hand the result to the SIP loop.
@@ -75,6 +85,9 @@ void PublishHandler::Handle(const IncomingPublish& publish) {
           stack_.Respond(call->request_id, answer);
         });
         if (!posted) log::Debug("PUBLISH answered after shutdown began; dropped");
+        std::lock_guard lock(mu_);
+        in_flight_.erase(call.get());
+        idle_.notify_all();
       });
 }
 

@@ -152,6 +152,10 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
       case nua_i_publish:
         loop->OnPublish(nh, sip);
         break;
+      case nua_i_options:
+        // Answered here rather than by the stack, so that it too carries Server and Date.
+        loop->AnswerNow(nh, {200, "OK"});
+        break;
       case nua_i_register:
       case nua_i_subscribe:
       case nua_i_invite:
@@ -230,7 +234,7 @@ void SipStack::Run() {
     loop.nua = nua_create(
         loop.root, OnEvent, reinterpret_cast<nua_magic_t*>(&loop), NUTAG_URL(url.c_str()),
         // MESSAGE is answered by DIMS, never automatically by the stack (202 only after storage).
-        NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("REGISTER"),
+        NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("REGISTER"), NUTAG_APPL_METHOD("OPTIONS"),
         NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, REGISTER, PUBLISH, SUBSCRIBE, "
                     "NOTIFY"),
         NUTAG_ALLOW_EVENTS(options_.allowed_events.c_str()), NUTAG_MEDIA_ENABLE(0),

@@ -147,6 +147,9 @@ TEST_F(StackTest, SipEdgeAnswersOptionsOverUdpAndTcp) {
     ASSERT_GT(n, 0) << transport << ": no answer";
     std::string answer(buf, static_cast<size_t>(n));
     EXPECT_EQ(answer.rfind("SIP/2.0 200", 0), 0u) << transport << ":\n" << answer;
+    // Every answer names the IM release (OMA Appendix F) and carries a Date (seed 004).
+    EXPECT_NE(answer.find("\r\nServer: IM-serv/OMA1.0 DIMS/"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\r\nDate: "), std::string::npos) << answer;
   }
 }
 
