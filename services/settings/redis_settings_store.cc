@@ -1,34 +1,12 @@
-#include <hiredis/hiredis.h>
-
 #include <algorithm>
 
 #include "dims/v1/settings.pb.h"
+#include "redis_record.h"
 #include "settings_proto.h"
 #include "settings_store.h"
 
 namespace dims::settings {
 namespace {
-
-constexpr int kMaxAttempts = 50;
-
-// KEYS[1] the user's key; ARGV: expected-present (0/1), expected value, new value ("" deletes),
-// TTL in ms ("0": no expiry).
-constexpr const char* kCompareAndSet = R"lua(
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '0' then
-  if current then return 0 end
-elseif current ~= ARGV[2] then
-  return 0
-end
-if ARGV[3] == '' then
-  redis.call('DEL', KEYS[1])
-elseif ARGV[4] == '0' then
-  redis.call('SET', KEYS[1], ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-end
-return 1
-)lua";
 
 std::string KeyFor(const std::string& aor) { return "dims:settings:{" + aor + "}"; }
 
@@ -42,8 +20,8 @@ UserSettings Decode(const std::optional<std::string>& raw) {
   return state;
 }
 
-std::string Encode(const UserSettings& state) {
-  if (state.publications.empty() && !state.backend) return "";
+std::optional<std::string> Encode(const UserSettings& state) {
+  if (state.publications.empty() && !state.backend) return std::nullopt;
   dims::v1::SettingsGetResponse stored;
   for (const auto& p : state.publications) ToProto(p, stored.add_publications());
   if (state.backend) ToProto(*state.backend, Source::kBackend, stored.mutable_backend());
@@ -52,55 +30,43 @@ std::string Encode(const UserSettings& state) {
 
 }  // namespace
 
-std::optional<std::string> RedisSettingsStore::Get(const std::string& key) {
+UserSettings RedisSettingsStore::Load(const std::string& aor) {
   try {
-    auto reply = redis_.Command({"GET", key});
-    if (reply->type == REDIS_REPLY_NIL) return std::nullopt;
-    if (reply->type != REDIS_REPLY_STRING) {
-      throw SettingsUnavailable("unexpected reply to GET " + key);
-    }
-    return std::string(reply->str, reply->len);
+    auto state = Decode(RedisRecord(redis_).Get(KeyFor(aor)));
+    DropExpired(state, Clock::now());
+    return state;
   } catch (const RedisError& e) {
     throw SettingsUnavailable(e.what());
   }
 }
 
-UserSettings RedisSettingsStore::Load(const std::string& aor) {
-  auto state = Decode(Get(KeyFor(aor)));
-  DropExpired(state, Clock::now());
-  return state;
-}
-
 UserSettings RedisSettingsStore::Update(const std::string& aor,
                                         const std::function<bool(UserSettings&)>& change) {
-  std::string key = KeyFor(aor);
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    auto raw = Get(key);
-    UserSettings state = Decode(raw);
-    if (!change(state)) return state;
-    auto now = Clock::now();
-    DropExpired(state, now);
-    std::string ttl_ms = "0";
-    if (!state.backend && !state.publications.empty()) {
-      auto last = std::max_element(
-          state.publications.begin(), state.publications.end(),
-          [](const Publication& a, const Publication& b) { return a.expires_at < b.expires_at; });
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(last->expires_at - now);
-      ttl_ms = std::to_string(std::max<int64_t>(1, ms.count()));
-    }
-    try {
-      auto reply = redis_.Command({"EVAL", kCompareAndSet, "1", key, raw ? "1" : "0",
-                                   raw.value_or(""), Encode(state), ttl_ms});
-      if (reply->type == REDIS_REPLY_ERROR) {
-        throw SettingsUnavailable("redis refused the update: " +
-                                  std::string(reply->str, reply->len));
-      }
-      if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) return state;
-    } catch (const RedisError& e) {
-      throw SettingsUnavailable(e.what());
-    }
+  UserSettings result;
+  try {
+    RedisRecord(redis_).Update(
+        KeyFor(aor),
+        [&](const std::optional<std::string>& raw) -> std::optional<RedisRecord::Change> {
+          result = Decode(raw);
+          if (!change(result)) return std::nullopt;
+          auto now = Clock::now();
+          DropExpired(result, now);
+          RedisRecord::Change next{Encode(result), std::chrono::milliseconds(0)};
+          // The key lives as long as its last publication, unless a backend layer keeps it.
+          if (!result.backend && !result.publications.empty()) {
+            auto last = std::max_element(result.publications.begin(), result.publications.end(),
+                                         [](const Publication& a, const Publication& b) {
+                                           return a.expires_at < b.expires_at;
+                                         });
+            next.ttl =
+                std::chrono::duration_cast<std::chrono::milliseconds>(last->expires_at - now);
+          }
+          return next;
+        });
+  } catch (const RedisError& e) {
+    throw SettingsUnavailable(e.what());
   }
-  throw SettingsUnavailable("too many concurrent changes of the settings of " + aor);
+  return result;
 }
 
 }  // namespace dims::settings

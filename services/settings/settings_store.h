@@ -30,7 +30,7 @@ class SettingsStore {
 // One Redis key per user, "dims:settings:{<aor>}" (the hash tag keeps a user's keys on one
 // cluster slot), holding a serialized dims.v1.SettingsGetResponse (publications + backend
 // layer). It expires with the last publication unless a backend layer keeps it. Writes are
-// compare-and-set in a Lua script, so concurrent PUBLISHes on several replicas lose nothing.
+// compare-and-set (RedisRecord), so concurrent PUBLISHes on several replicas lose nothing.
 class RedisSettingsStore : public SettingsStore {
  public:
   explicit RedisSettingsStore(RedisPool& redis) : redis_(redis) {}
@@ -39,7 +39,6 @@ class RedisSettingsStore : public SettingsStore {
                       const std::function<bool(UserSettings&)>& change) override;
 
  private:
-  std::optional<std::string> Get(const std::string& key);
   RedisPool& redis_;
 };
 
