@@ -6,9 +6,11 @@
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "log.h"
 #include "publish_handler.h"
+#include "register_handler.h"
 #include "service_host.h"
 #include "sip_stack.h"
 #include "version.h"
+#include "worker_pool.h"
 
 int main(int argc, char** argv) {
   namespace validate = dims::validate;
@@ -27,6 +29,18 @@ int main(int argc, char** argv) {
                dims::PeerOption("settings", "settings", 50052),
                dims::PeerOption("storage", "storage", 50053),
                dims::PeerOption("delivery", "delivery", 50054),
+               {"advertised-grpc-addr", "",
+                "address other services use to reach this instance's EdgeControl "
+                "[default: grpc-listen]",
+                nullptr},
+               {"register-min-expires-seconds", "60",
+                "shortest registration interval accepted (423 below it)",
+                validate::IntInRange(1, 86400)},
+               {"register-max-expires-seconds", "3600",
+                "longest registration interval granted (longer ones are lowered)",
+                validate::IntInRange(1, 7 * 86400)},
+               {"register-default-expires-seconds", "3600",
+                "interval granted to a Contact without expires", validate::IntInRange(1, 86400)},
            }},
       argc, argv);
   const auto& config = host->config();
@@ -42,6 +56,25 @@ int main(int argc, char** argv) {
   dims::edge::PublishHandler publish(
       sip, settings, std::set<std::string>(domains.begin(), domains.end()), allowed_events);
   sip.OnPublish([&publish](const dims::edge::IncomingPublish& p) { publish.Handle(p); });
+
+  auto redis = host->ConnectRedis(8);
+  dims::WorkerPool registrar_workers("registrar", 4, 10000);
+  std::string advertised = config.Get("advertised-grpc-addr").empty()
+                               ? config.Get("grpc-listen")
+                               : config.Get("advertised-grpc-addr");
+  dims::edge::RegisterHandler registrar(
+      sip, *redis, registrar_workers,
+      {.domains = std::set<std::string>(domains.begin(), domains.end()),
+       .limits = {.min_expires = static_cast<int>(config.GetInt("register-min-expires-seconds")),
+                  .max_expires = static_cast<int>(config.GetInt("register-max-expires-seconds")),
+                  .default_expires =
+                      static_cast<int>(config.GetInt("register-default-expires-seconds"))},
+       .edge_instance_id = host->instance_id(),
+       .edge_address = advertised,
+       .producer = "sip-edge/" + host->instance_id()});
+  sip.OnRegister([&registrar](const dims::edge::IncomingRegister& r) { registrar.Handle(r); });
+  // Authentication (digest, trusted identities from the core) is a later issue.
+  dims::log::Warn("registrar mode trusts its network: REGISTER is not authenticated");
   std::string error;
   if (!sip.Start(&error)) {
     dims::log::Error("cannot start SIP", {{"error", error}});
@@ -49,7 +82,6 @@ int main(int argc, char** argv) {
   }
   dims::log::Info("SIP listening", {{"address", sip_listen.ToString()}, {"transports", "udp,tcp"}});
 
-  auto redis = host->ConnectRedis(4);
   host->AddDependency("sip", [&] { return sip.running(); });
   auto storage = host->ConnectPeer("storage", "storage");
   auto delivery = host->ConnectPeer("delivery", "delivery");
@@ -57,5 +89,6 @@ int main(int argc, char** argv) {
   dims::v1::EdgeControl::CallbackService edge_control;  // UNIMPLEMENTED until issue #5 lands
   host->AddService(&edge_control, dims::v1::EdgeControl::service_full_name());
   host->OnDrain([&] { sip.Stop(); });
+  host->OnStop([&] { registrar_workers.Stop(); });
   return host->Run();
 }

@@ -16,6 +16,7 @@ struct SipAnswer {
   std::optional<int> retry_after;           // Retry-After (503)
   std::optional<std::string> accept;        // Accept (415)
   std::optional<std::string> allow_events;  // Allow-Events (489)
+  std::optional<std::string> contact;       // Contact list (REGISTER 200)
 };
 
 }  // namespace dims::edge

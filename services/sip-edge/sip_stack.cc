@@ -14,8 +14,10 @@
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "log.h"
 #include "sofia_executor.h"
@@ -30,6 +32,13 @@ struct Pending {
   nua_saved_event_t saved[1] = {};
   su_timer_t* guard = nullptr;
 };
+
+// The answer when a service is late or away, or the edge is stopping: the client retries.
+SipAnswer Busy() {
+  SipAnswer busy{503, "Service Unavailable"};
+  busy.retry_after = 5;
+  return busy;
+}
 
 std::string DateNow() {
   char buf[64];
@@ -76,6 +85,7 @@ struct SipStack::Loop {
                 TAG_IF(a.retry_after, SIPTAG_RETRY_AFTER_STR(retry_after.c_str())),
                 TAG_IF(a.accept, SIPTAG_ACCEPT_STR(a.accept->c_str())),
                 TAG_IF(a.allow_events, SIPTAG_ALLOW_EVENTS_STR(a.allow_events->c_str())),
+                TAG_IF(a.contact, SIPTAG_CONTACT_STR(a.contact ? a.contact->c_str() : "")),
                 TAG_END());
   }
 
@@ -98,9 +108,7 @@ struct SipStack::Loop {
           uint64_t timed_out = reinterpret_cast<uintptr_t>(arg);
           log::Warn("no answer from a service in time; 503",
                     {{"request", static_cast<long>(timed_out)}});
-          SipAnswer busy{503, "Service Unavailable"};
-          busy.retry_after = 5;
-          loop->Respond(timed_out, busy);
+          loop->Respond(timed_out, Busy());
         },
         reinterpret_cast<su_timer_arg_t*>(static_cast<uintptr_t>(id)));
     return id;
@@ -118,6 +126,75 @@ struct SipStack::Loop {
     nua_handle_unref(p.handle);
   }
 
+  void OnRegister(nua_handle_t* nh, sip_t const* sip) {
+    IncomingRegister in;
+    char buf[1024];
+    if (sip->sip_to) {
+      url_e(buf, sizeof buf, sip->sip_to->a_url);
+      in.to = buf;
+    }
+    for (sip_contact_t const* m = sip->sip_contact; m; m = m->m_next) {
+      if (m->m_url->url_type == url_any) {
+        in.wildcard = true;
+        continue;
+      }
+      IncomingRegister::Contact c;
+      url_e(buf, sizeof buf, m->m_url);
+      c.uri = buf;
+      if (m->m_expires) c.expires = std::atoi(m->m_expires);
+      if (m->m_q) c.q = std::strtof(m->m_q, nullptr);
+      for (msg_param_t const* p = m->m_params; p && *p; ++p) {
+        std::string_view param = *p;
+        std::string name(param.substr(0, param.find('=')));
+        std::string value;
+        if (auto eq = param.find('='); eq != std::string_view::npos) {
+          value = std::string(param.substr(eq + 1));
+          if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+            value = value.substr(1, value.size() - 2);
+          }
+        }
+        if (IsFeatureTag(name)) c.feature_tags[name] = value;
+      }
+      in.contacts.push_back(std::move(c));
+    }
+    if (sip->sip_expires) in.expires = static_cast<int>(sip->sip_expires->ex_delta);
+    if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
+    if (sip->sip_cseq) in.cseq = sip->sip_cseq->cs_seq;
+    if (sip->sip_user_agent) in.user_agent = sip->sip_user_agent->g_string;
+    if (sip->sip_via) {
+      std::string transport = sip->sip_via->v_protocol ? sip->sip_via->v_protocol : "";
+      transport = transport.substr(transport.rfind('/') + 1);
+      for (auto& ch : transport)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const char* host = sip->sip_via->v_received ? sip->sip_via->v_received : sip->sip_via->v_host;
+      in.source = transport + ":" + (host ? host : "") + ":" +
+                  (sip->sip_via->v_rport && *sip->sip_via->v_rport ? sip->sip_via->v_rport
+                   : sip->sip_via->v_port                          ? sip->sip_via->v_port
+                                                                   : "5060");
+    }
+    Dispatch(nh, in, owner->on_register_);
+  }
+
+  // Hands a request to its handler, deferring the answer; while stopping, answers 503 at once.
+  template <typename Request, typename Handler>
+  void Dispatch(nua_handle_t* nh, Request& in, const Handler& handler) {
+    if (shutting_down || !handler) {
+      AnswerNow(nh, Busy());
+      return;
+    }
+    in.id = Defer(nh);
+    handler(in);
+  }
+
+  // RFC 3840: extension tags start with '+'; the base tags are listed in its section 10.
+  static bool IsFeatureTag(const std::string& name) {
+    static const std::set<std::string> kBase = {
+        "audio",       "automata", "class",    "duplex",  "data",    "control",     "mobility",
+        "description", "events",   "priority", "methods", "schemes", "application", "video",
+        "language",    "type",     "isfocus",  "actor",   "text",    "extensions"};
+    return (!name.empty() && name[0] == '+') || kBase.count(name) > 0;
+  }
+
   void OnPublish(nua_handle_t* nh, sip_t const* sip) {
     IncomingPublish in;
     char uri[1024];
@@ -131,14 +208,7 @@ struct SipStack::Loop {
     }
     if (sip->sip_payload) in.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
     if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
-    if (shutting_down || !owner->on_publish_) {
-      SipAnswer busy{503, "Service Unavailable"};
-      busy.retry_after = 5;
-      AnswerNow(nh, busy);
-      return;
-    }
-    in.id = Defer(nh);
-    owner->on_publish_(in);
+    Dispatch(nh, in, owner->on_publish_);
   }
 };
 
@@ -157,6 +227,8 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
         loop->AnswerNow(nh, {200, "OK"});
         break;
       case nua_i_register:
+        loop->OnRegister(nh, sip);
+        break;
       case nua_i_subscribe:
       case nua_i_invite:
       case nua_i_message:
@@ -214,9 +286,7 @@ void SipStack::Stop() {
     loop->shutting_down = true;
     // Whatever still waits for a service gets its one final answer now.
     while (!loop->pending.empty()) {
-      SipAnswer busy{503, "Service Unavailable"};
-      busy.retry_after = 5;
-      loop->Respond(loop->pending.begin()->first, busy);
+      loop->Respond(loop->pending.begin()->first, Busy());
     }
     nua_shutdown(loop->nua);
   });

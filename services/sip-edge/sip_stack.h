@@ -9,10 +9,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sip_answer.h"
 
@@ -30,6 +32,25 @@ struct IncomingPublish {
   std::string call_id;
 };
 
+// A REGISTER as the handler sees it.
+struct IncomingRegister {
+  uint64_t id = 0;
+  std::string to;  // the To URI: the address of record
+  bool wildcard = false;
+  struct Contact {
+    std::string uri;
+    std::optional<int> expires;
+    std::optional<float> q;
+    std::map<std::string, std::string> feature_tags;
+  };
+  std::vector<Contact> contacts;
+  std::optional<int> expires;
+  std::string call_id;
+  uint32_t cseq = 0;
+  std::string user_agent;
+  std::string source;
+};
+
 class SipStack {
  public:
   struct Options {
@@ -40,6 +61,7 @@ class SipStack {
     int answer_guard_ms = 8000;  // well under Timer F (32 s): the client still listens
   };
   using PublishHandler = std::function<void(const IncomingPublish&)>;
+  using RegisterHandler = std::function<void(const IncomingRegister&)>;
 
   explicit SipStack(Options options);
   ~SipStack();
@@ -48,6 +70,7 @@ class SipStack {
 
   // Set before Start. Runs on the loop thread; must not block.
   void OnPublish(PublishHandler handler) { on_publish_ = std::move(handler); }
+  void OnRegister(RegisterHandler handler) { on_register_ = std::move(handler); }
 
   // Starts the loop thread; returns once the listeners are bound (false and *error if not).
   bool Start(std::string* error);
@@ -67,6 +90,7 @@ class SipStack {
 
   Options options_;
   PublishHandler on_publish_;
+  RegisterHandler on_register_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable started_cv_;

@@ -1,12 +1,14 @@
 // The sip-edge with real SIP peers (sipp scenarios in tests/sip/), Redis and the settings
 // service: IM service settings by PUBLISH over UDP and TCP.
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 #include <sys/wait.h>
 
 #include <fstream>
 
 #include "dims/v1/settings.grpc.pb.h"
 #include "dims_stack.h"
+#include "test_clients.h"
 
 namespace dims::testing {
 namespace {
@@ -70,6 +72,35 @@ class SipEdgeTest : public ::testing::Test {
     return response;
   }
 
+  // The user's registration as the edge keeps it in Redis; empty when there is none.
+  std::optional<dims::v1::Registration> Registration(const std::string& aor) {
+    timeval timeout{2, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", stack_.redis().port(), timeout);
+    if (!c || c->err) {
+      ADD_FAILURE() << "redis connect";
+      if (c) redisFree(c);
+      return std::nullopt;
+    }
+    std::string key = "dims:reg:{" + aor + "}";
+    auto* reply = static_cast<redisReply*>(redisCommand(c, "GET %b", key.data(), key.size()));
+    std::optional<dims::v1::Registration> out;
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+      dims::v1::Registration r;
+      if (r.ParseFromString(std::string(reply->str, reply->len))) out = r;
+    }
+    if (reply) freeReplyObject(reply);
+    redisFree(c);
+    return out;
+  }
+
+  std::vector<StreamEntry> EventsOf(const std::string& type, const std::string& aor) {
+    std::vector<StreamEntry> found;
+    for (auto& e : ReadEventStream(stack_.redis().port())) {
+      if (e.fields["type"] == type && e.fields["aor"] == aor) found.push_back(e);
+    }
+    return found;
+  }
+
   DimsStack stack_{DimsStack::Options{.start_postgres = false}};
 };
 
@@ -92,6 +123,38 @@ TEST_F(SipEdgeTest, PublishWhileSettingsIsAwayGets503WithRetryAfter) {
   stack_.StartService("sip-edge");  // settings never started
   ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
   EXPECT_EQ(RunSipp("publish_unavailable", "bob", "u1"), 0);
+}
+
+TEST_F(SipEdgeTest, RegisterKeepsBindingsInRedisAndAnnouncesEveryChange) {
+  stack_.StartService("sip-edge");
+  ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
+  for (std::string transport : {"u1", "t1"}) {
+    std::string user = "carol-" + transport;
+    std::string aor = "sip:" + user + "@dims.test";
+    EXPECT_EQ(RunSipp("register_bind", user, transport), 0);
+
+    auto registration = Registration(aor);
+    ASSERT_TRUE(registration) << "no registration in Redis for " << aor;
+    ASSERT_EQ(registration->bindings_size(), 2) << registration->ShortDebugString();
+    for (const auto& b : registration->bindings()) {
+      EXPECT_EQ(b.aor().uri(), aor);
+      EXPECT_EQ(b.feature_tags().count("+g.oma.sip-im"), 1u) << b.ShortDebugString();
+      EXPECT_EQ(b.mode(), dims::v1::REGISTRATION_MODE_REGISTRAR);
+      EXPECT_EQ(b.edge_address(), stack_.endpoints("sip-edge").grpc_address());
+      EXPECT_FALSE(b.edge_instance_id().empty());
+    }
+    // Out of order and too brief changed nothing: still two, each announced once.
+    EXPECT_EQ(EventsOf("registered", aor).size(), 2u);
+    EXPECT_EQ(registration->bindings(0).feature_tags().at("+sip.instance"),
+              "<urn:uuid:00000000-0000-1000-8000-000000000001>");
+
+    EXPECT_EQ(RunSipp("register_unbind", user, transport), 0);
+    EXPECT_FALSE(Registration(aor)) << "bindings left after Contact: *";
+    auto gone = EventsOf("deregistered", aor);
+    ASSERT_EQ(gone.size(), 2u);
+    EXPECT_TRUE(gone.back().decoded);
+    EXPECT_EQ(gone.back().event.deregistered().remaining_bindings(), 0u);
+  }
 }
 
 }  // namespace
