@@ -33,6 +33,14 @@ int main(int argc, char** argv) {
                 "address other services use to reach this instance's EdgeControl "
                 "[default: grpc-listen]",
                 nullptr},
+               {"registrar-mode", "true",
+                "accept REGISTER from clients directly (false: only third-party REGISTER from "
+                "the core)",
+                validate::OneOf({"true", "false"})},
+               {"trusted-core-addresses", "",
+                "IP addresses of the SIP/IP core whose REGISTERs are third-party registrations "
+                "(comma-separated)",
+                nullptr},
                {"register-min-expires-seconds", "60",
                 "shortest registration interval accepted (423 below it)",
                 validate::IntInRange(1, 86400)},
@@ -62,6 +70,7 @@ int main(int argc, char** argv) {
   std::string advertised = config.Get("advertised-grpc-addr").empty()
                                ? config.Get("grpc-listen")
                                : config.Get("advertised-grpc-addr");
+  auto trusted = config.GetList("trusted-core-addresses");
   dims::edge::RegisterHandler registrar(
       sip, *redis, registrar_workers,
       {.domains = std::set<std::string>(domains.begin(), domains.end()),
@@ -71,10 +80,14 @@ int main(int argc, char** argv) {
                       static_cast<int>(config.GetInt("register-default-expires-seconds"))},
        .edge_instance_id = host->instance_id(),
        .edge_address = advertised,
-       .producer = "sip-edge/" + host->instance_id()});
+       .producer = "sip-edge/" + host->instance_id(),
+       .trusted_core = std::set<std::string>(trusted.begin(), trusted.end()),
+       .registrar_mode = config.Get("registrar-mode") == "true"});
   sip.OnRegister([&registrar](const dims::edge::IncomingRegister& r) { registrar.Handle(r); });
   // Authentication (digest, trusted identities from the core) is a later issue.
-  dims::log::Warn("registrar mode trusts its network: REGISTER is not authenticated");
+  if (config.Get("registrar-mode") == "true") {
+    dims::log::Warn("registrar mode trusts its network: REGISTER is not authenticated");
+  }
   std::string error;
   if (!sip.Start(&error)) {
     dims::log::Error("cannot start SIP", {{"error", error}});

@@ -35,14 +35,20 @@ void RegisterHandler::Handle(const IncomingRegister& request) {
     return;
   }
   std::string aor = parsed.aor->ToString();
-  bool queued = workers_.Post([this, aor, request] {
-    SipAnswer answer = Register(aor, request);
+  bool third_party = config_.trusted_core.count(request.peer_ip) > 0;
+  if (!third_party && !config_.registrar_mode) {
+    stack_.Respond(request.id, {403, "Forbidden (REGISTER is taken from the SIP/IP core only)"});
+    return;
+  }
+  bool queued = workers_.Post([this, aor, request, third_party] {
+    SipAnswer answer = Register(aor, request, third_party);
     stack_.Post([this, id = request.id, answer] { stack_.Respond(id, answer); });
   });
   if (!queued) stack_.Respond(request.id, Busy());
 }
 
-SipAnswer RegisterHandler::Register(const std::string& aor, const IncomingRegister& in) {
+SipAnswer RegisterHandler::Register(const std::string& aor, const IncomingRegister& in,
+                                    bool third_party) {
   RegisterRequest request;
   request.aor = aor;
   request.wildcard = in.wildcard;
@@ -56,6 +62,8 @@ SipAnswer RegisterHandler::Register(const std::string& aor, const IncomingRegist
   request.source = in.source;
   request.edge_instance_id = config_.edge_instance_id;
   request.edge_address = config_.edge_address;
+  request.mode =
+      third_party ? dims::v1::REGISTRATION_MODE_THIRD_PARTY : dims::v1::REGISTRATION_MODE_REGISTRAR;
 
   RegisterOutcome outcome;
   dims::v1::Registration registration;

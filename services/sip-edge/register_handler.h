@@ -20,6 +20,11 @@ struct RegistrarConfig {
   std::string edge_instance_id;
   std::string edge_address;  // this instance's EdgeControl address, for the bindings
   std::string producer;      // "sip-edge/<instance>"
+  // Addresses of the SIP/IP core: a REGISTER from one of them is a third-party REGISTER
+  // (DIMS as application server, seeds 000 and 003).
+  std::set<std::string> trusted_core;
+  // Whether clients may REGISTER with DIMS directly; when false, only the core may.
+  bool registrar_mode = true;
 };
 
 // Redis key of a user's registration: a serialized dims.v1.Registration that expires with its
@@ -33,7 +38,8 @@ class RegisterHandler {
   void Handle(const IncomingRegister& request);  // SIP loop thread
 
  private:
-  SipAnswer Register(const std::string& aor, const IncomingRegister& request);  // worker thread
+  SipAnswer Register(const std::string& aor, const IncomingRegister& request,
+                     bool third_party);  // worker thread
 
   SipStack& stack_;
   RedisPool& redis_;

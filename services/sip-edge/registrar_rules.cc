@@ -72,7 +72,7 @@ RegisterOutcome ApplyRegister(dims::v1::Registration& registration, const Regist
     for (const auto& [k, v] : c.feature_tags) (*b.mutable_feature_tags())[k] = v;
     b.set_edge_instance_id(request.edge_instance_id);
     b.set_edge_address(request.edge_address);
-    b.set_mode(dims::v1::REGISTRATION_MODE_REGISTRAR);
+    b.set_mode(request.mode);
     b.set_user_agent(request.user_agent);
     b.set_source(request.source);
     if (!existed) ToTimestamp(now, b.mutable_registered_at());

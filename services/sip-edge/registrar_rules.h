@@ -32,6 +32,9 @@ struct RegisterRequest {
   std::string source;  // "udp:127.0.0.1:5090"
   std::string edge_instance_id;
   std::string edge_address;
+  // REGISTRAR: the client registered with DIMS. THIRD_PARTY: the core told DIMS (as an
+  // application server) that the user registered; the Contact is the core's.
+  dims::v1::RegistrationMode mode = dims::v1::REGISTRATION_MODE_REGISTRAR;
 };
 
 struct RegisterLimits {

@@ -1,5 +1,6 @@
 #include "sip_stack.h"
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_date.h>
 #include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nua.h>
@@ -160,6 +161,14 @@ struct SipStack::Loop {
     if (sip->sip_expires) in.expires = static_cast<int>(sip->sip_expires->ex_delta);
     if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
     if (sip->sip_cseq) in.cseq = sip->sip_cseq->cs_seq;
+    if (msg_t* msg = nua_current_request(nua)) {
+      if (su_addrinfo_t* ai = msg_addrinfo(msg); ai && ai->ai_addr) {
+        char host[SU_ADDRSIZE] = {};
+        su_inet_ntop(ai->ai_family, SU_ADDR(reinterpret_cast<su_sockaddr_t*>(ai->ai_addr)), host,
+                     sizeof host);
+        in.peer_ip = host;
+      }
+    }
     if (sip->sip_user_agent) in.user_agent = sip->sip_user_agent->g_string;
     if (sip->sip_via) {
       std::string transport = sip->sip_via->v_protocol ? sip->sip_via->v_protocol : "";

@@ -48,7 +48,8 @@ struct IncomingRegister {
   std::string call_id;
   uint32_t cseq = 0;
   std::string user_agent;
-  std::string source;
+  std::string source;   // transport:host:port from the top Via, for diagnostics
+  std::string peer_ip;  // the address the request really came from (trust decisions)
 };
 
 class SipStack {

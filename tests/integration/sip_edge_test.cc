@@ -157,5 +157,29 @@ TEST_F(SipEdgeTest, RegisterKeepsBindingsInRedisAndAnnouncesEveryChange) {
   }
 }
 
+TEST_F(SipEdgeTest, ThirdPartyRegisterFromTheCoreIsRecordedAsSuch) {
+  stack_.StartService(
+      "sip-edge", {{"DIMS_TRUSTED_CORE_ADDRESSES", "127.0.0.1"}, {"DIMS_REGISTRAR_MODE", "false"}});
+  ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
+  EXPECT_EQ(RunSipp("register_third_party", "dave", "u1"), 0);
+  auto registration = Registration("sip:dave@dims.test");
+  ASSERT_TRUE(registration);
+  ASSERT_EQ(registration->bindings_size(), 1);
+  const auto& b = registration->bindings(0);
+  EXPECT_EQ(b.mode(), dims::v1::REGISTRATION_MODE_THIRD_PARTY);
+  EXPECT_EQ(b.contact_uri().rfind("sip:scscf.core.test", 0), 0u) << b.contact_uri();
+  EXPECT_EQ(b.feature_tags().count("+g.oma.sip-im"), 1u);
+  EXPECT_EQ(EventsOf("registered", "sip:dave@dims.test").size(), 1u);
+}
+
+TEST_F(SipEdgeTest, RegisterFromOutsideTheCoreIsRefusedWhenOnlyTheCoreMayRegister) {
+  stack_.StartService(
+      "sip-edge", {{"DIMS_TRUSTED_CORE_ADDRESSES", "127.0.0.2"}, {"DIMS_REGISTRAR_MODE", "false"}});
+  ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
+  EXPECT_EQ(RunSipp("register_forbidden", "eve", "u1"), 0);
+  EXPECT_FALSE(Registration("sip:eve@dims.test"));
+  EXPECT_TRUE(EventsOf("registered", "sip:eve@dims.test").empty());
+}
+
 }  // namespace
 }  // namespace dims::testing

@@ -125,6 +125,10 @@ in later values. Context: dict root, name, svc.
   value: {{ include "dims.grpcAddr" (dict "root" $root "target" "delivery") | quote }}
 - name: DIMS_ADVERTISED_GRPC_ADDR
   value: {{ printf "$(POD_IP):%d" (int $svc.grpcPort) | quote }}
+- name: DIMS_REGISTRAR_MODE
+  value: {{ $root.Values.registration.registrarMode | toString | quote }}
+- name: DIMS_TRUSTED_CORE_ADDRESSES
+  value: {{ join "," $root.Values.registration.trustedCoreAddresses | quote }}
 {{- else if eq .name "settings" }}
 - name: DIMS_REDIS_ADDR
   value: {{ include "dims.redisAddr" $root | quote }}
