@@ -55,10 +55,12 @@ int main(int argc, char** argv) {
 
   auto sip_listen = config.GetHostPort("sip-listen");
   const std::string allowed_events = "poc-settings, im-settings";
+  dims::edge::SipMetrics sip_metrics(host->metrics());
   dims::edge::SipStack sip({.host = sip_listen.host,
                             .port = sip_listen.port,
                             .server_header = dims::ReleaseToken(),
-                            .allowed_events = allowed_events});
+                            .allowed_events = allowed_events,
+                            .metrics = &sip_metrics});
   auto domains = config.GetList("domains");
   auto settings = host->ConnectPeer("settings", "settings");
   dims::edge::PublishHandler publish(

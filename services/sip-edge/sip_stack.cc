@@ -30,6 +30,8 @@ namespace {
 // One request waiting for its final answer.
 struct Pending {
   nua_handle_t* handle = nullptr;
+  std::string method;
+  std::chrono::steady_clock::time_point arrived;
   nua_saved_event_t saved[1] = {};
   su_timer_t* guard = nullptr;
 };
@@ -39,6 +41,12 @@ SipAnswer Busy() {
   SipAnswer busy{503, "Service Unavailable"};
   busy.retry_after = 5;
   return busy;
+}
+
+std::string MethodOf(sip_t const* sip) {
+  return sip && sip->sip_request && sip->sip_request->rq_method_name
+             ? sip->sip_request->rq_method_name
+             : "UNKNOWN";
 }
 
 std::string DateNow() {
@@ -73,7 +81,13 @@ struct SipStack::Loop {
     return slot.c_str();
   }
 
-  void Answer(nua_handle_t* nh, const SipAnswer& a, tag_type_t with_tag, tag_value_t with_value) {
+  void Answer(nua_handle_t* nh, const SipAnswer& a, const std::string& method,
+              std::chrono::steady_clock::time_point arrived, tag_type_t with_tag,
+              tag_value_t with_value) {
+    if (owner->options_.metrics) {
+      owner->options_.metrics->Answered(method, a.status,
+                                        std::chrono::steady_clock::now() - arrived);
+    }
     std::string date = DateNow();
     std::string expires = a.expires ? std::to_string(*a.expires) : "";
     std::string min_expires = a.min_expires ? std::to_string(*a.min_expires) : "";
@@ -90,16 +104,22 @@ struct SipStack::Loop {
                 TAG_END());
   }
 
+  void CountRequest(sip_t const* sip) {
+    if (owner->options_.metrics) owner->options_.metrics->Request(MethodOf(sip));
+  }
+
   // Answers a request that was not deferred, inside the callback.
-  void AnswerNow(nua_handle_t* nh, const SipAnswer& a) {
-    Answer(nh, a, NUTAG_WITH_THIS(nua));
+  void AnswerNow(nua_handle_t* nh, sip_t const* sip, const SipAnswer& a) {
+    Answer(nh, a, MethodOf(sip), std::chrono::steady_clock::now(), NUTAG_WITH_THIS(nua));
     nua_handle_destroy(nh);
   }
 
-  uint64_t Defer(nua_handle_t* nh) {
+  uint64_t Defer(nua_handle_t* nh, sip_t const* sip) {
     uint64_t id = next_id++;
     Pending& p = pending[id];
     p.handle = nua_handle_ref(nh);
+    p.method = MethodOf(sip);
+    p.arrived = std::chrono::steady_clock::now();
     nua_save_event(nua, p.saved);
     p.guard = su_timer_create(su_root_task(root), owner->options_.answer_guard_ms);
     su_timer_set(
@@ -120,7 +140,7 @@ struct SipStack::Loop {
     if (it == pending.end()) return;  // answered already (guard timer or shutdown)
     Pending p = it->second;
     pending.erase(it);
-    Answer(p.handle, a, NUTAG_WITH_SAVED(p.saved));
+    Answer(p.handle, a, p.method, p.arrived, NUTAG_WITH_SAVED(p.saved));
     su_timer_destroy(p.guard);
     nua_destroy_event(p.saved);
     nua_handle_destroy(p.handle);  // dialog-less requests: nothing else uses the handle
@@ -181,17 +201,17 @@ struct SipStack::Loop {
                    : sip->sip_via->v_port                          ? sip->sip_via->v_port
                                                                    : "5060");
     }
-    Dispatch(nh, in, owner->on_register_);
+    Dispatch(nh, sip, in, owner->on_register_);
   }
 
   // Hands a request to its handler, deferring the answer; while stopping, answers 503 at once.
   template <typename Request, typename Handler>
-  void Dispatch(nua_handle_t* nh, Request& in, const Handler& handler) {
+  void Dispatch(nua_handle_t* nh, sip_t const* sip, Request& in, const Handler& handler) {
     if (shutting_down || !handler) {
-      AnswerNow(nh, Busy());
+      AnswerNow(nh, sip, Busy());
       return;
     }
-    in.id = Defer(nh);
+    in.id = Defer(nh, sip);
     handler(in);
   }
 
@@ -217,7 +237,7 @@ struct SipStack::Loop {
     }
     if (sip->sip_payload) in.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
     if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
-    Dispatch(nh, in, owner->on_publish_);
+    Dispatch(nh, sip, in, owner->on_publish_);
   }
 };
 
@@ -227,13 +247,16 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
              nua_handle_t* nh, nua_hmagic_t*, sip_t const* sip, tagi_t*) noexcept {
   auto* loop = reinterpret_cast<SipStack::Loop*>(magic);
   try {
+    bool incoming = event == nua_i_publish || event == nua_i_register || event == nua_i_options ||
+                    event == nua_i_subscribe || event == nua_i_invite || event == nua_i_message;
+    if (incoming) loop->CountRequest(sip);
     switch (event) {
       case nua_i_publish:
         loop->OnPublish(nh, sip);
         break;
       case nua_i_options:
         // Answered here rather than by the stack, so that it too carries Server and Date.
-        loop->AnswerNow(nh, {200, "OK"});
+        loop->AnswerNow(nh, sip, {200, "OK"});
         break;
       case nua_i_register:
         loop->OnRegister(nh, sip);
@@ -243,7 +266,7 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
       case nua_i_message:
         log::Debug("request not implemented yet",
                    {{"method", sip && sip->sip_request ? sip->sip_request->rq_method_name : "?"}});
-        loop->AnswerNow(nh, {501, "Not Implemented"});
+        loop->AnswerNow(nh, sip, {501, "Not Implemented"});
         break;
       case nua_r_shutdown:
         if (status >= 200) su_root_break(loop->root);
@@ -322,7 +345,12 @@ void SipStack::Run() {
         NTATAG_EXTRA_100(1), SIPTAG_SERVER_STR(options_.server_header.c_str()),
         NUTAG_USER_AGENT(options_.server_header.c_str()), TAG_END());
   }
-  if (loop.nua) loop.executor = std::make_unique<SofiaExecutor>(loop.root);
+  if (loop.nua) {
+    loop.executor = std::make_unique<SofiaExecutor>(loop.root);
+    if (options_.metrics) {
+      loop.executor->Observe(&options_.metrics->queue_depth(), &options_.metrics->queue_delay());
+    }
+  }
   {
     std::lock_guard lock(mu_);
     started_ = true;

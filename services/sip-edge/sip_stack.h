@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sip_answer.h"
+#include "sip_metrics.h"
 
 namespace dims::edge {
 
@@ -60,6 +61,7 @@ class SipStack {
     std::string server_header;  // release version token
     std::string allowed_events = "poc-settings, im-settings";
     int answer_guard_ms = 8000;  // well under Timer F (32 s): the client still listens
+    SipMetrics* metrics = nullptr;
   };
   using PublishHandler = std::function<void(const IncomingPublish&)>;
   using RegisterHandler = std::function<void(const IncomingRegister&)>;

@@ -34,7 +34,8 @@ bool SofiaExecutor::Post(std::function<void()> task) {
     std::lock_guard lock(mu_);
     if (closed_) return false;
     wake = queue_.empty();
-    queue_.push_back(std::move(task));
+    queue_.emplace_back(Clock::now(), std::move(task));
+    if (depth_) depth_->Set(static_cast<double>(queue_.size()));
   }
   if (wake) {
     uint64_t one = 1;
@@ -60,12 +61,15 @@ void SofiaExecutor::RunQueued() {
   if (read(fd_, &count, sizeof count) < 0) {
     // Nothing to read: another wakeup already drained the queue.
   }
-  std::deque<std::function<void()>> tasks;
+  std::deque<std::pair<Clock::time_point, std::function<void()>>> tasks;
   {
     std::lock_guard lock(mu_);
     tasks.swap(queue_);
+    if (depth_) depth_->Set(0);
   }
-  for (auto& task : tasks) {
+  auto now = Clock::now();
+  for (auto& [queued_at, task] : tasks) {
+    if (delay_) delay_->Observe(std::chrono::duration<double>(now - queued_at).count());
     try {
       task();
     } catch (const std::exception& e) {

@@ -4,8 +4,11 @@
 // completions costs one wakeup.
 #pragma once
 
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <sofia-sip/su_wait.h>
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -24,6 +27,11 @@ class SofiaExecutor {
   bool Post(std::function<void()> task);
   // Loop thread: refuse further tasks (shutdown).
   void Close();
+  // Reports the queue's depth and each task's wait (before the first Post).
+  void Observe(prometheus::Gauge* depth, prometheus::Histogram* delay) {
+    depth_ = depth;
+    delay_ = delay;
+  }
 
  private:
   static int OnWakeup(su_root_magic_t* magic, su_wait_t* wait, su_wakeup_arg_t* arg);
@@ -33,7 +41,10 @@ class SofiaExecutor {
   int fd_ = -1;
   su_wait_t wait_[1];
   std::mutex mu_;
-  std::deque<std::function<void()>> queue_;
+  using Clock = std::chrono::steady_clock;
+  std::deque<std::pair<Clock::time_point, std::function<void()>>> queue_;
+  prometheus::Gauge* depth_ = nullptr;
+  prometheus::Histogram* delay_ = nullptr;
   bool closed_ = false;
 };
 

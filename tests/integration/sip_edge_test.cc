@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "dims/v1/settings.grpc.pb.h"
 #include "dims_stack.h"
@@ -55,6 +56,47 @@ class SipEdgeTest : public ::testing::Test {
                     << sipp.ReadLog() << "\n"
                     << ss.str() << "\nedge log:\n"
                     << stack_.process("sip-edge").ReadLog();
+    }
+    return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
+  }
+
+  // Runs `calls` calls of a load scenario at `rate` calls per second, at most 100 at once;
+  // returns sipp's exit code (0: every call got its expected answers).
+  int RunSippLoad(const std::string& scenario, int calls, int rate) {
+    auto errors = stack_.dir().path() / (scenario + "-errors.log");
+    Process sipp({.program = "/usr/bin/sipp",
+                  .args = {"127.0.0.1:" + std::to_string(stack_.sip_port()),
+                           "-sf",
+                           std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
+                           "-t",
+                           "u1",
+                           "-i",
+                           "127.0.0.1",
+                           "-p",
+                           std::to_string(FreePort()),
+                           "-m",
+                           std::to_string(calls),
+                           "-r",
+                           std::to_string(rate),
+                           "-l",
+                           "100",
+                           "-timeout",
+                           "120",
+                           "-timeout_error",
+                           "-nostdin",
+                           "-trace_err",
+                           "-error_file",
+                           errors.string()},
+                  .log = stack_.dir().path() / (scenario + ".log")});
+    auto status = sipp.Wait(150s);
+    if (!status) return -1;
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      std::ifstream in(errors);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      ADD_FAILURE() << scenario << " failed:\n"
+                    << sipp.LogTail(40) << "\n"
+                    << ss.str().substr(0, 4000);
     }
     return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
   }
@@ -117,6 +159,20 @@ TEST_F(SipEdgeTest, PublishFollowsRfc3903OverUdpAndTcp) {
     EXPECT_EQ(after.publications_size(), 0);
     EXPECT_EQ(after.effective().source(), dims::v1::SETTINGS_SOURCE_DEFAULT);
   }
+  // Operators see what happened, by method and status.
+  auto metrics = HttpGet(stack_.endpoints("sip-edge").metrics_port, "/metrics");
+  ASSERT_TRUE(metrics);
+  for (const char* line : {
+           "dims_sip_edge_sip_requests_total{method=\"PUBLISH\"} 14",
+           "dims_sip_edge_sip_answers_total{method=\"PUBLISH\",status=\"200\"} 6",
+           "dims_sip_edge_sip_answers_total{method=\"PUBLISH\",status=\"412\"} 2",
+           "dims_sip_edge_sip_answers_total{method=\"PUBLISH\",status=\"423\"} 2",
+           "dims_sip_edge_sip_answers_total{method=\"PUBLISH\",status=\"404\"} 2",
+           "dims_sip_edge_sip_answer_duration_seconds_count{method=\"PUBLISH\"} 14",
+       }) {
+    EXPECT_NE(metrics->find(line), std::string::npos) << line << "\n" << *metrics;
+  }
+  EXPECT_NE(metrics->find("dims_sip_edge_loop_queue_delay_seconds_count "), std::string::npos);
 }
 
 TEST_F(SipEdgeTest, PublishWhileSettingsIsAwayGets503WithRetryAfter) {
@@ -179,6 +235,26 @@ TEST_F(SipEdgeTest, RegisterFromOutsideTheCoreIsRefusedWhenOnlyTheCoreMayRegiste
   EXPECT_EQ(RunSipp("register_forbidden", "eve", "u1"), 0);
   EXPECT_FALSE(Registration("sip:eve@dims.test"));
   EXPECT_TRUE(EventsOf("registered", "sip:eve@dims.test").empty());
+}
+
+// Bounded load: 10,000 REGISTERs and 10,000 PUBLISHes at a steady rate, every one answered
+// as expected (sipp fails a call on a missing or unexpected answer).
+TEST_F(SipEdgeTest, TenThousandRegistersAndPublishesAtASteadyRateAreAllAnswered) {
+  stack_.StartService("settings");
+  stack_.StartService("sip-edge");
+  ASSERT_TRUE(stack_.WaitServing("settings", 20s));
+  ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
+  EXPECT_EQ(RunSippLoad("load_register", 10000, 400), 0);
+  EXPECT_EQ(RunSippLoad("load_publish", 10000, 400), 0);
+  auto metrics = HttpGet(stack_.endpoints("sip-edge").metrics_port, "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->find("dims_sip_edge_sip_answers_total{method=\"REGISTER\",status=\"200\"} "
+                          "10000"),
+            std::string::npos);
+  EXPECT_NE(metrics->find("dims_sip_edge_sip_answers_total{method=\"PUBLISH\",status=\"200\"} "
+                          "10000"),
+            std::string::npos);
+  EXPECT_TRUE(Registration("sip:load-9999@dims.test").has_value());
 }
 
 }  // namespace
