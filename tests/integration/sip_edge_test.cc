@@ -175,10 +175,15 @@ TEST_F(SipEdgeTest, PublishFollowsRfc3903OverUdpAndTcp) {
   EXPECT_NE(metrics->find("dims_sip_edge_loop_queue_delay_seconds_count "), std::string::npos);
 }
 
-TEST_F(SipEdgeTest, PublishWhileSettingsIsAwayGets503WithRetryAfter) {
+TEST_F(SipEdgeTest, PublishWhileSettingsIsAwayGets503ThenIsServedWhenItReturns) {
   stack_.StartService("sip-edge");  // settings never started
   ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
   EXPECT_EQ(RunSipp("publish_unavailable", "bob", "u1"), 0);
+  // The settings service comes (back): the same edge, without a restart, serves PUBLISH.
+  stack_.StartService("settings");
+  ASSERT_TRUE(stack_.WaitServing("settings", 20s));
+  EXPECT_EQ(RunSipp("publish_settings", "bob", "u1"), 0);
+  EXPECT_TRUE(stack_.process("sip-edge").running());
 }
 
 TEST_F(SipEdgeTest, RegisterKeepsBindingsInRedisAndAnnouncesEveryChange) {
