@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "log.h"
+#include "redis_key_gauge.h"
 #include "service_host.h"
 #include "settings_service.h"
 #include "settings_store.h"
@@ -60,6 +61,16 @@ int main(int argc, char** argv) {
   dims::WorkerPool workers("settings-workers", 8, 10000);
   dims::settings::SettingsService settings(store, *redis, workers, settings_config);
   host->AddService(&settings, dims::v1::Settings::service_full_name());
-  host->OnStop([&] { workers.Stop(); });
+  dims::RedisKeyGauge held(
+      *redis, "dims:settings:*",
+      host->metrics()
+          .GaugeFamily("users",
+                       "Users with live publications or a backend layer (counted every 15 s).")
+          .Add({}),
+      std::chrono::seconds(15));
+  host->OnStop([&] {
+    workers.Stop();
+    held.Stop();
+  });
   return host->Run();
 }

@@ -6,6 +6,7 @@
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "log.h"
 #include "publish_handler.h"
+#include "redis_key_gauge.h"
 #include "register_handler.h"
 #include "service_host.h"
 #include "sip_stack.h"
@@ -86,6 +87,13 @@ int main(int argc, char** argv) {
        .trusted_core = std::set<std::string>(trusted.begin(), trusted.end()),
        .registrar_mode = config.Get("registrar-mode") == "true"});
   sip.OnRegister([&registrar](const dims::edge::IncomingRegister& r) { registrar.Handle(r); });
+  dims::RedisKeyGauge registrations(
+      *redis, "dims:reg:*",
+      host->metrics()
+          .GaugeFamily("registrations",
+                       "Users with at least one live binding (counted every 15 s).")
+          .Add({}),
+      std::chrono::seconds(15));
   // Authentication (digest, trusted identities from the core) is a later issue.
   if (config.Get("registrar-mode") == "true") {
     dims::log::Warn("registrar mode trusts its network: REGISTER is not authenticated");
@@ -104,6 +112,9 @@ int main(int argc, char** argv) {
   dims::v1::EdgeControl::CallbackService edge_control;  // UNIMPLEMENTED until issue #5 lands
   host->AddService(&edge_control, dims::v1::EdgeControl::service_full_name());
   host->OnDrain([&] { sip.Stop(); });
-  host->OnStop([&] { registrar_workers.Stop(); });
+  host->OnStop([&] {
+    registrar_workers.Stop();
+    registrations.Stop();
+  });
   return host->Run();
 }

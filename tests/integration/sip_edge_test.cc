@@ -242,6 +242,18 @@ TEST_F(SipEdgeTest, RegisterFromOutsideTheCoreIsRefusedWhenOnlyTheCoreMayRegiste
   EXPECT_TRUE(EventsOf("registered", "sip:eve@dims.test").empty());
 }
 
+TEST_F(SipEdgeTest, ABindingIsGoneFromRedisWhenItExpires) {
+  stack_.StartService("sip-edge", {{"DIMS_REGISTER_MIN_EXPIRES_SECONDS", "1"}});
+  ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
+  EXPECT_EQ(RunSipp("register_short", "frank", "u1"), 0);
+  auto registration = Registration("sip:frank@dims.test");
+  ASSERT_TRUE(registration);
+  EXPECT_EQ(registration->bindings_size(), 1);
+  // Nobody sweeps: the record expires with its last binding.
+  EXPECT_TRUE(WaitFor([&] { return !Registration("sip:frank@dims.test"); }, 10s))
+      << "the binding outlived its 2 s";
+}
+
 // Bounded load: 10,000 REGISTERs and 10,000 PUBLISHes at a steady rate, every one answered
 // as expected (sipp fails a call on a missing or unexpected answer).
 TEST_F(SipEdgeTest, TenThousandRegistersAndPublishesAtASteadyRateAreAllAnswered) {
@@ -260,6 +272,17 @@ TEST_F(SipEdgeTest, TenThousandRegistersAndPublishesAtASteadyRateAreAllAnswered)
                           "10000"),
             std::string::npos);
   EXPECT_TRUE(Registration("sip:load-9999@dims.test").has_value());
+  // What the services hold, as operators see it (the gauges count every 15 s).
+  auto gauge_reads = [&](const std::string& service, const std::string& line) {
+    return WaitFor(
+        [&] {
+          auto page = HttpGet(stack_.endpoints(service).metrics_port, "/metrics");
+          return page && page->find("\n" + line + "\n") != std::string::npos;
+        },
+        40s);
+  };
+  EXPECT_TRUE(gauge_reads("sip-edge", "dims_sip_edge_registrations 10000"));
+  EXPECT_TRUE(gauge_reads("settings", "dims_settings_users 10000"));
 }
 
 }  // namespace
