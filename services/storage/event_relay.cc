@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <thread>
 
 #include "bus_event.h"
 #include "log.h"
@@ -18,55 +19,29 @@ constexpr auto kGatherTime = std::chrono::milliseconds(20);
 
 EventRelay::EventRelay(PostgresPool& postgres, std::shared_ptr<RedisPool> redis,
                        MetricsRegistry& metrics)
-    : postgres_(postgres), redis_(std::move(redis)) {
-  published_ = &metrics
-                    .CounterFamily("events_published_total",
-                                   "Bus events moved from the outbox to the Redis stream.")
-                    .Add({});
-  failures_ = &metrics
-                   .CounterFamily("event_publish_failures_total",
-                                  "Attempts to publish outbox events that failed (retried).")
-                   .Add({});
-  thread_ = std::thread([this] { Loop(); });
-}
+    : postgres_(postgres),
+      redis_(std::move(redis)),
+      published_(&metrics
+                      .CounterFamily("events_published_total",
+                                     "Bus events moved from the outbox to the Redis stream.")
+                      .Add({})),
+      failures_(&metrics
+                     .CounterFamily("event_publish_failures_total",
+                                    "Attempts to publish outbox events that failed (retried).")
+                     .Add({})),
+      task_("outbox relay", kPollInterval, [this] { Relay(); }) {}
 
-EventRelay::~EventRelay() { Stop(); }
-
-void EventRelay::Wake() {
-  {
-    std::lock_guard lock(mu_);
-    pending_ = true;
-  }
-  wake_.notify_one();
-}
-
-void EventRelay::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
-  if (thread_.joinable()) thread_.join();
-}
-
-void EventRelay::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    wake_.wait_for(lock, kPollInterval, [&] { return stopping_ || pending_; });
-    pending_ = false;
-    lock.unlock();
-    try {
-      while (PublishBatch() == kBatch) {
-      }
-      // Let events gather for a moment: fewer, larger relay transactions cost the database
-      // far less than one per commit, and delay an event by at most this much.
-      std::this_thread::sleep_for(kGatherTime);
-    } catch (const std::exception& e) {
-      failures_->Increment();
-      log::Debug("events not published yet", {{"error", e.what()}});
+void EventRelay::Relay() {
+  try {
+    while (PublishBatch() == kBatch) {
     }
-    lock.lock();
+  } catch (const std::exception& e) {
+    failures_->Increment();
+    log::Debug("events not published yet", {{"error", e.what()}});
   }
+  // Let events gather for a moment: fewer, larger relay transactions cost the database far
+  // less than one per commit, and delay an event by at most this much.
+  std::this_thread::sleep_for(kGatherTime);
 }
 
 size_t EventRelay::PublishBatch() {

@@ -3,12 +3,10 @@
 // user. Several storage replicas share the work (SKIP LOCKED).
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "metrics.h"
+#include "periodic_task.h"
 #include "postgres_pool.h"
 #include "redis_pool.h"
 
@@ -17,26 +15,21 @@ namespace dims::storage {
 class EventRelay {
  public:
   EventRelay(PostgresPool& postgres, std::shared_ptr<RedisPool> redis, MetricsRegistry& metrics);
-  ~EventRelay();
 
   // Something was committed: publish soon rather than at the next poll.
-  void Wake();
-  void Stop();
+  void Wake() { task_.Wake(); }
+  void Stop() { task_.Stop(); }
 
  private:
-  void Loop();
+  void Relay();
   // Publishes one batch; returns how many events went out.
   size_t PublishBatch();
 
   PostgresPool& postgres_;
   std::shared_ptr<RedisPool> redis_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool pending_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
   prometheus::Counter* published_;
   prometheus::Counter* failures_;
+  PeriodicTask task_;  // last: starts once everything above is ready
 };
 
 }  // namespace dims::storage
