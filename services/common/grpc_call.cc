@@ -19,17 +19,26 @@ grpc::Status Fail(grpc::CallbackServerContext* context, grpc::StatusCode code,
   return Fail(context, code, message, std::move(detail));
 }
 
-std::optional<std::string> AorOrFinish(const dims::v1::Aor& aor, const std::string& field,
-                                       grpc::CallbackServerContext* context,
-                                       grpc::ServerUnaryReactor* reactor) {
+std::optional<std::string> NormalizedAor(const dims::v1::Aor& aor, const std::string& field,
+                                         grpc::CallbackServerContext* context,
+                                         grpc::Status* error) {
   auto parsed = ParseAor(aor.uri());
   if (!parsed.aor) {
-    reactor->Finish(Fail(context, grpc::StatusCode::INVALID_ARGUMENT,
-                         field + " '" + aor.uri() + "' is not a usable AOR: " + parsed.error,
-                         "INVALID_AOR", field + ".uri"));
+    *error = Fail(context, grpc::StatusCode::INVALID_ARGUMENT,
+                  field + " '" + aor.uri() + "' is not a usable AOR: " + parsed.error,
+                  "INVALID_AOR", field + ".uri");
     return std::nullopt;
   }
   return parsed.aor->ToString();
+}
+
+std::optional<std::string> AorOrFinish(const dims::v1::Aor& aor, const std::string& field,
+                                       grpc::CallbackServerContext* context,
+                                       grpc::ServerUnaryReactor* reactor) {
+  grpc::Status error;
+  auto normalized = NormalizedAor(aor, field, context, &error);
+  if (!normalized) reactor->Finish(error);
+  return normalized;
 }
 
 void RunOnPool(WorkerPool& pool, grpc::CallbackServerContext* context,

@@ -29,7 +29,10 @@ grpc::Status Fail(grpc::CallbackServerContext* context, grpc::StatusCode code,
                   const std::string& message, const std::string& reason,
                   const std::string& field = "");
 
-// The normalised AOR, or nothing after finishing the call with INVALID_ARGUMENT (INVALID_AOR).
+// The normalised AOR, or nothing with *error set to INVALID_ARGUMENT (INVALID_AOR).
+std::optional<std::string> NormalizedAor(const dims::v1::Aor& aor, const std::string& field,
+                                         grpc::CallbackServerContext* context, grpc::Status* error);
+// The same for unary calls: on a bad AOR the call is finished with that error.
 std::optional<std::string> AorOrFinish(const dims::v1::Aor& aor, const std::string& field,
                                        grpc::CallbackServerContext* context,
                                        grpc::ServerUnaryReactor* reactor);

@@ -95,14 +95,7 @@ ServiceHost::ServiceHost(ServiceSpec spec, Config config)
   metrics_->SetReady(false);
 }
 
-ServiceHost::~ServiceHost() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (prober_.joinable()) prober_.join();
-}
+ServiceHost::~ServiceHost() = default;
 
 void ServiceHost::AddService(grpc::Service* service, std::string full_name) {
   services_.emplace_back(service, std::move(full_name));
@@ -133,15 +126,6 @@ std::shared_ptr<grpc::Channel> ServiceHost::ConnectPeer(const std::string& optio
 void ServiceHost::OnDrain(std::function<void()> fn) { on_drain_.push_back(std::move(fn)); }
 void ServiceHost::OnStop(std::function<void()> fn) { on_stop_.push_back(std::move(fn)); }
 
-void ServiceHost::RequestStop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  kill(getpid(), SIGTERM);  // wakes Run() out of sigwait; blocked elsewhere, so no default action
-}
-
 void ServiceHost::UpdateServing(bool serving) {
   if (serving_.exchange(serving) == serving && server_) return;
   metrics_->SetReady(serving);
@@ -152,35 +136,29 @@ void ServiceHost::UpdateServing(bool serving) {
   log::Info(serving ? "serving" : "not serving");
 }
 
-void ServiceHost::ProbeLoop() {
-  std::map<std::string, bool> last;
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    bool all_required_up = true;
-    for (const auto& dep : dependencies_) {
-      bool up = false;
-      try {
-        up = dep.probe();
-      } catch (const std::exception& e) {
-        log::Debug("dependency probe threw", {{"dependency", dep.name}, {"error", e.what()}});
-      }
-      metrics_->SetDependencyUp(dep.name, up);
-      auto it = last.find(dep.name);
-      if (it == last.end() || it->second != up) {
-        if (up) {
-          log::Info("dependency up", {{"dependency", dep.name}});
-        } else {
-          log::Warn("dependency down", {{"dependency", dep.name}, {"required", dep.required}});
-        }
-        last[dep.name] = up;
-      }
-      if (dep.required && !up) all_required_up = false;
+void ServiceHost::ProbeOnce() {
+  bool all_required_up = true;
+  for (const auto& dep : dependencies_) {
+    bool up = false;
+    try {
+      up = dep.probe();
+    } catch (const std::exception& e) {
+      log::Debug("dependency probe threw", {{"dependency", dep.name}, {"error", e.what()}});
     }
-    lock.lock();
-    if (!stopping_) UpdateServing(all_required_up);
-    wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    metrics_->SetDependencyUp(dep.name, up);
+    auto it = last_up_.find(dep.name);
+    if (it == last_up_.end() || it->second != up) {
+      if (up) {
+        log::Info("dependency up", {{"dependency", dep.name}});
+      } else {
+        log::Warn("dependency down", {{"dependency", dep.name}, {"required", dep.required}});
+      }
+      last_up_[dep.name] = up;
+    }
+    if (dep.required && !up) all_required_up = false;
   }
+  std::lock_guard lock(mu_);
+  if (!stopping_) UpdateServing(all_required_up);
 }
 
 int ServiceHost::Run() {
@@ -225,7 +203,8 @@ int ServiceHost::Run() {
                {{"option", name}, {"value", value}, {"source", config_.sources().at(name)}});
   }
 
-  prober_ = std::thread([this] { ProbeLoop(); });
+  prober_ = std::make_unique<PeriodicTask>("dependency probes", std::chrono::seconds(1),
+                                           [this] { ProbeOnce(); });
 
   sigset_t stop = StopSignals();
   int sig = 0;
@@ -241,7 +220,6 @@ int ServiceHost::Run() {
     UpdateServing(false);
     server_->GetHealthCheckService()->Shutdown();  // watchers see NOT_SERVING from here on
   }
-  wake_.notify_all();
 
   auto t0 = std::chrono::steady_clock::now();
   for (auto& fn : on_drain_) fn();
@@ -249,7 +227,7 @@ int ServiceHost::Run() {
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   for (auto& fn : on_stop_) fn();
-  if (prober_.joinable()) prober_.join();
+  prober_.reset();
   log::Debug(
       "drained",
       {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});

@@ -12,16 +12,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "config.h"
 #include "metrics.h"
+#include "periodic_task.h"
 #include "redis_pool.h"
 
 namespace dims {
@@ -70,12 +70,9 @@ class ServiceHost {
   // Serves until a stop signal; returns the process exit code.
   int Run();
 
-  // Asks Run() to stop as if SIGTERM had arrived (for tools and tests).
-  void RequestStop();
-
  private:
   ServiceHost(ServiceSpec spec, Config config);
-  void ProbeLoop();
+  void ProbeOnce();
   void UpdateServing(bool serving);
 
   struct Dependency {
@@ -94,11 +91,11 @@ class ServiceHost {
   std::vector<std::function<void()>> on_stop_;
   std::unique_ptr<grpc::Server> server_;
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  std::mutex mu_;          // orders status changes between the prober and the stop
+  bool stopping_ = false;  // set once a stop signal arrived; the prober then changes nothing
   std::atomic<bool> serving_{false};
-  std::thread prober_;
+  std::map<std::string, bool> last_up_;  // prober thread only: logs changes, not every probe
+  std::unique_ptr<PeriodicTask> prober_;
 };
 
 // The options every service has; exposed for documentation and tests.

@@ -100,9 +100,7 @@ DedupeKey KeyOf(const NewMessage& m) {
   return {m.recipient, m.headers.call_id, m.headers.cseq, m.msrp_message_id};
 }
 
-struct UserRow {
-  int64_t messages = 0, bytes = 0, version = 0, notified_version = 0;
-};
+using UserRow = UserStoreRow;
 
 // Locks the users' rows (creating them first) in a fixed order, so that two transactions
 // touching the same users never deadlock, and returns their counters.
@@ -215,39 +213,24 @@ constexpr const char* kNumbers =
 
 }  // namespace
 
-// The common case in three statements: no message of the batch is a duplicate or over a
-// limit. Anything else (a conflict shows up as fewer rows inserted than sent) rolls back and
-// takes the careful path.
-std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
-    pqxx::connection& c, const std::vector<NewMessage>& batch) {
-  std::set<DedupeKey> keys;
-  for (const auto& m : batch) {
-    if (!keys.insert(KeyOf(m)).second) return std::nullopt;
-  }
-  pqxx::work tx(c);
-  std::set<std::string> users;
-  for (const auto& m : batch) users.insert(m.recipient);
-  auto rows = LockUsers(tx, users);
-  std::vector<int64_t> versions(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const auto& m = batch[i];
-    UserRow& row = rows[m.recipient];
-    if (ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) return std::nullopt;
-    row.messages += 1;
-    row.bytes += m.size_bytes;
-    row.version += 1;
-    versions[i] = row.version;
-  }
-  c.prepare("numbers", kNumbers);
-  auto numbered = tx.exec_prepared("numbers", static_cast<int64_t>(batch.size()));
+// Writes the messages of `batch` chosen by `accepted` (at `versions`, user counters already in
+// `rows`) with one statement: numbers, rows, user counters, outbox events. Returns their
+// outcomes in `accepted` order and how many rows went in (fewer than sent: a dedupe conflict).
+std::pair<std::vector<StoreOutcome>, size_t> PostgresDeferredStore::Write(
+    pqxx::work& tx, const std::vector<NewMessage>& batch, const std::vector<size_t>& accepted,
+    const std::vector<int64_t>& versions, const std::map<std::string, UserStoreRow>& rows) {
+  tx.conn().prepare("numbers", kNumbers);
+  auto numbered = tx.exec_prepared("numbers", static_cast<int64_t>(accepted.size()));
 
   std::vector<std::string> r, id, call, msrp, from, to, pai, subject, date, prio, ctype, content;
-  std::vector<int64_t> number, kind, received, expires, cseq, size;
+  std::vector<int64_t> number, kind, received, expires, version, cseq, size;
   std::vector<std::string> ev_users, ev_types, ev_payloads;
   std::vector<StoreOutcome> outcomes;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const auto& m = batch[i];
-    int64_t n = numbered[static_cast<pqxx::result::size_type>(i)][0].as<int64_t>();
+  for (size_t k = 0; k < accepted.size(); ++k) {
+    const auto& m = batch[accepted[k]];
+    int64_t v = versions[accepted[k]];
+    // nextval ran in generate_series order, so numbers grow in arrival order.
+    int64_t n = numbered[static_cast<pqxx::result::size_type>(k)][0].as<int64_t>();
     std::string message_id = FormatMessageId(n, store_host_);
     r.push_back(m.recipient);
     number.push_back(n);
@@ -255,6 +238,7 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
     kind.push_back(static_cast<int64_t>(m.kind));
     received.push_back(ToMicros(m.received_at));
     expires.push_back(ToMicros(m.expires_at));
+    version.push_back(v);
     call.push_back(m.headers.call_id);
     cseq.push_back(m.headers.cseq);
     msrp.push_back(m.msrp_message_id);
@@ -275,9 +259,9 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
                          std::nullopt};
     ev_users.push_back(m.recipient);
     ev_types.push_back("message_stored");
-    ev_payloads.push_back(Hex(events_.MessageStored(stored, versions[i], m.reason)));
+    ev_payloads.push_back(Hex(events_.MessageStored(stored, v, m.reason)));
     outcomes.push_back(
-        {StoreOutcome::Result::kStored, message_id, m.received_at, m.expires_at, versions[i], ""});
+        {StoreOutcome::Result::kStored, message_id, m.received_at, m.expires_at, v, ""});
   }
   std::vector<std::string> u_users;
   std::vector<int64_t> u_counts, u_bytes, u_versions;
@@ -287,168 +271,127 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
     u_bytes.push_back(row.bytes);
     u_versions.push_back(row.version);
   }
-  c.prepare("store_all", kStoreAll);
+  tx.conn().prepare("store_all", kStoreAll);
   auto inserted = tx.exec_prepared(
       "store_all", TextArray(r), IntArray(number), TextArray(id), IntArray(kind),
-      IntArray(received), IntArray(expires), IntArray(versions), TextArray(call), IntArray(cseq),
+      IntArray(received), IntArray(expires), IntArray(version), TextArray(call), IntArray(cseq),
       TextArray(msrp), TextArray(from), TextArray(to), TextArray(pai), TextArray(subject),
       TextArray(date), TextArray(prio), TextArray(ctype), IntArray(size), TextArray(content),
       TextArray(u_users), IntArray(u_counts), IntArray(u_bytes), IntArray(u_versions),
       TextArray(ev_users), TextArray(ev_types), TextArray(ev_payloads));
-  if (inserted[0][0].as<size_t>() != batch.size()) return std::nullopt;  // a duplicate: roll back
+  return {std::move(outcomes), inserted[0][0].as<size_t>()};
+}
+
+// The common case: no message of the batch is a duplicate or over a limit, so nothing needs
+// looking up first. Anything else (a conflict shows up as fewer rows inserted than sent) rolls
+// back and takes the careful path.
+std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
+    pqxx::connection& c, const std::vector<NewMessage>& batch) {
+  std::set<DedupeKey> keys;
+  for (const auto& m : batch) {
+    if (!keys.insert(KeyOf(m)).second) return std::nullopt;
+  }
+  pqxx::work tx(c);
+  std::set<std::string> users;
+  for (const auto& m : batch) users.insert(m.recipient);
+  auto rows = LockUsers(tx, users);
+  std::vector<size_t> all(batch.size());
+  std::vector<int64_t> versions(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    UserRow& row = rows[m.recipient];
+    if (ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) return std::nullopt;
+    row.messages += 1;
+    row.bytes += m.size_bytes;
+    row.version += 1;
+    versions[i] = row.version;
+    all[i] = i;
+  }
+  auto [outcomes, inserted] = Write(tx, batch, all, versions, rows);
+  if (inserted != batch.size()) return std::nullopt;  // a duplicate: roll back
   tx.commit();
   return outcomes;
 }
 
+// Looks up what is stored under the batch's dedupe keys first, then decides each message:
+// duplicate (the stored id), over a limit, or stored.
 std::vector<StoreOutcome> PostgresDeferredStore::StoreCarefully(
     pqxx::connection& c, const std::vector<NewMessage>& batch) {
-  {
-    std::vector<StoreOutcome> outcomes(batch.size());
-    pqxx::work tx(c);
+  std::vector<StoreOutcome> outcomes(batch.size());
+  pqxx::work tx(c);
 
-    std::set<std::string> users;
-    for (const auto& m : batch) users.insert(m.recipient);
-    auto rows = LockUsers(tx, users);
+  std::set<std::string> users;
+  for (const auto& m : batch) users.insert(m.recipient);
+  auto rows = LockUsers(tx, users);
 
-    // What is already stored under the batch's dedupe keys.
-    std::vector<std::string> k_user, k_call, k_msrp;
-    std::vector<int64_t> k_cseq;
-    for (const auto& m : batch) {
-      k_user.push_back(m.recipient);
-      k_call.push_back(m.headers.call_id);
-      k_cseq.push_back(m.headers.cseq);
-      k_msrp.push_back(m.msrp_message_id);
-    }
-    std::map<DedupeKey, StoreOutcome> known;
-    for (const auto& r : tx.exec_params(
-             "SELECT d.recipient_aor, d.call_id, d.cseq, d.msrp_message_id, d.message_id, " +
-                 MicrosOf("d.received_at") + ", " + MicrosOf("d.expires_at") +
-                 " FROM deferred_messages d JOIN unnest($1::text[], $2::text[], $3::bigint[], "
-                 "$4::text[]) AS k(r, c, s, m) ON d.recipient_aor = k.r AND d.call_id = k.c "
-                 "AND d.cseq = k.s AND d.msrp_message_id = k.m",
-             TextArray(k_user), TextArray(k_call), IntArray(k_cseq), TextArray(k_msrp))) {
-      StoreOutcome o;
-      o.result = StoreOutcome::Result::kDuplicate;
-      o.message_id = r[4].as<std::string>();
-      o.received_at = FromMicros(r[5].as<int64_t>());
-      o.expires_at = FromMicros(r[6].as<int64_t>());
-      known[{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
-             r[3].as<std::string>()}] = o;
-    }
-
-    // Decide each message in arrival order: duplicate, over a limit, or stored.
-    std::vector<size_t> accepted;
-    std::map<DedupeKey, size_t> first_in_batch;
-    std::vector<int64_t> versions(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const auto& m = batch[i];
-      auto key = KeyOf(m);
-      UserRow& row = rows[m.recipient];
-      if (auto it = known.find(key); it != known.end()) {
-        outcomes[i] = it->second;
-        outcomes[i].store_version = row.version;
-        continue;
-      }
-      if (first_in_batch.count(key)) continue;  // filled in after the insert
-      if (auto limit = ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) {
-        outcomes[i].result = StoreOutcome::Result::kOverLimit;
-        outcomes[i].limit = *limit;
-        continue;
-      }
-      first_in_batch[key] = i;
-      row.messages += 1;
-      row.bytes += m.size_bytes;
-      row.version += 1;
-      versions[i] = row.version;
-      accepted.push_back(i);
-    }
-
-    if (!accepted.empty()) {
-      std::vector<std::string> r, call, msrp, from, to, pai, subject, date, prio, ctype, content;
-      std::vector<int64_t> kind, received, expires, version, cseq, size;
-      for (size_t i : accepted) {
-        const auto& m = batch[i];
-        r.push_back(m.recipient);
-        kind.push_back(static_cast<int64_t>(m.kind));
-        received.push_back(ToMicros(m.received_at));
-        expires.push_back(ToMicros(m.expires_at));
-        version.push_back(versions[i]);
-        call.push_back(m.headers.call_id);
-        cseq.push_back(m.headers.cseq);
-        msrp.push_back(m.msrp_message_id);
-        from.push_back(m.headers.from);
-        to.push_back(m.headers.to);
-        pai.push_back(m.headers.p_asserted_identity);
-        subject.push_back(m.headers.subject);
-        date.push_back(m.headers.date);
-        prio.push_back(m.headers.priority);
-        ctype.push_back(m.headers.content_type);
-        size.push_back(m.size_bytes);
-        content.push_back(Hex(m.content));
-      }
-      // nextval runs in unnest order, so numbers grow in arrival order within the batch.
-      auto inserted = tx.exec_params(
-          "INSERT INTO deferred_messages (recipient_aor, number, message_id, kind, received_at, "
-          " expires_at, stored_version, call_id, cseq, msrp_message_id, from_header, to_header, "
-          " p_asserted_identity, subject, date_header, priority, content_type, size_bytes, "
-          " content) "
-          "SELECT r, n, n::text || '@' || $18, kind, "
-          " 'epoch'::timestamptz + rec * interval '1 microsecond', "
-          " 'epoch'::timestamptz + exp * interval '1 microsecond', ver, cid, cseq, mid, f, t, "
-          " pai, subj, dt, prio, ct, sz, decode(c, 'hex') "
-          "FROM (SELECT *, nextval('deferred_message_number') AS n FROM unnest("
-          " $1::text[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], "
-          " $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
-          " $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[]) WITH ORDINALITY "
-          " AS v(r, kind, rec, exp, ver, cid, cseq, mid, f, t, pai, subj, dt, prio, ct, sz, c, "
-          " ord) ORDER BY ord) AS numbered "
-          "RETURNING recipient_aor, call_id, cseq, msrp_message_id, message_id, number",
-          TextArray(r), IntArray(kind), IntArray(received), IntArray(expires), IntArray(version),
-          TextArray(call), IntArray(cseq), TextArray(msrp), TextArray(from), TextArray(to),
-          TextArray(pai), TextArray(subject), TextArray(date), TextArray(prio), TextArray(ctype),
-          IntArray(size), TextArray(content), store_host_);
-      std::map<DedupeKey, std::pair<std::string, int64_t>> ids;
-      for (const auto& row : inserted) {
-        ids[{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int64_t>(),
-             row[3].as<std::string>()}] = {row[4].as<std::string>(), row[5].as<int64_t>()};
-      }
-      std::vector<std::string> ev_users, ev_types, ev_payloads;
-      for (size_t i : accepted) {
-        const auto& m = batch[i];
-        const auto& [id, number] = ids.at(KeyOf(m));
-        outcomes[i] = {
-            StoreOutcome::Result::kStored, id, m.received_at, m.expires_at, versions[i], ""};
-        StoredMessage stored{id,
-                             number,
-                             m.recipient,
-                             m.kind,
-                             m.headers,
-                             m.msrp_message_id,
-                             m.received_at,
-                             m.expires_at,
-                             m.size_bytes,
-                             true,
-                             std::nullopt};
-        ev_users.push_back(m.recipient);
-        ev_types.push_back("message_stored");
-        ev_payloads.push_back(events_.MessageStored(stored, versions[i], m.reason));
-      }
-      SaveUsers(tx, rows);
-      AppendEvents(tx, ev_users, ev_types, ev_payloads);
-    }
-    tx.commit();
-
-    // Later copies of a message stored by this very batch answer like a retry would.
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto it = first_in_batch.find(KeyOf(batch[i]));
-      if (it != first_in_batch.end() && it->second != i &&
-          outcomes[i].result == StoreOutcome::Result::kStored && outcomes[i].message_id.empty()) {
-        outcomes[i] = outcomes[it->second];
-        outcomes[i].result = StoreOutcome::Result::kDuplicate;
-      }
-    }
-    return outcomes;
+  std::vector<std::string> k_user, k_call, k_msrp;
+  std::vector<int64_t> k_cseq;
+  for (const auto& m : batch) {
+    k_user.push_back(m.recipient);
+    k_call.push_back(m.headers.call_id);
+    k_cseq.push_back(m.headers.cseq);
+    k_msrp.push_back(m.msrp_message_id);
   }
+  std::map<DedupeKey, StoreOutcome> known;
+  for (const auto& r : tx.exec_params(
+           "SELECT d.recipient_aor, d.call_id, d.cseq, d.msrp_message_id, d.message_id, " +
+               MicrosOf("d.received_at") + ", " + MicrosOf("d.expires_at") +
+               " FROM deferred_messages d JOIN unnest($1::text[], $2::text[], $3::bigint[], "
+               "$4::text[]) AS k(r, c, s, m) ON d.recipient_aor = k.r AND d.call_id = k.c "
+               "AND d.cseq = k.s AND d.msrp_message_id = k.m",
+           TextArray(k_user), TextArray(k_call), IntArray(k_cseq), TextArray(k_msrp))) {
+    StoreOutcome o;
+    o.result = StoreOutcome::Result::kDuplicate;
+    o.message_id = r[4].as<std::string>();
+    o.received_at = FromMicros(r[5].as<int64_t>());
+    o.expires_at = FromMicros(r[6].as<int64_t>());
+    known[{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+           r[3].as<std::string>()}] = o;
+  }
+
+  std::vector<size_t> accepted;
+  std::map<DedupeKey, size_t> first_in_batch;
+  std::vector<int64_t> versions(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    auto key = KeyOf(m);
+    UserRow& row = rows[m.recipient];
+    if (auto it = known.find(key); it != known.end()) {
+      outcomes[i] = it->second;
+      outcomes[i].store_version = row.version;
+      continue;
+    }
+    if (first_in_batch.count(key)) continue;  // filled in after the write
+    if (auto limit = ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) {
+      outcomes[i].result = StoreOutcome::Result::kOverLimit;
+      outcomes[i].limit = *limit;
+      continue;
+    }
+    first_in_batch[key] = i;
+    row.messages += 1;
+    row.bytes += m.size_bytes;
+    row.version += 1;
+    versions[i] = row.version;
+    accepted.push_back(i);
+  }
+
+  if (!accepted.empty()) {
+    auto [written, inserted] = Write(tx, batch, accepted, versions, rows);
+    // The users' rows are locked and their keys looked up: nobody can have stored them since.
+    if (inserted != accepted.size()) throw std::runtime_error("dedupe conflict under user lock");
+    for (size_t k = 0; k < accepted.size(); ++k) outcomes[accepted[k]] = written[k];
+  }
+  tx.commit();
+
+  // Later copies of a message stored by this very batch answer like a retry would.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto it = first_in_batch.find(KeyOf(batch[i]));
+    if (it != first_in_batch.end() && it->second != i) {
+      outcomes[i] = outcomes[it->second];
+      outcomes[i].result = StoreOutcome::Result::kDuplicate;
+    }
+  }
+  return outcomes;
 }
 
 StoreSummary PostgresDeferredStore::Summary(const std::string& recipient, int max_entries) {

@@ -3,13 +3,20 @@
 // row in user_stores, which orders concurrent changes per user and nothing else.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "deferred_store.h"
 #include "postgres_pool.h"
 
 namespace dims::storage {
+
+// A user's row of user_stores, as a change of the store holds it locked.
+struct UserStoreRow {
+  int64_t messages = 0, bytes = 0, version = 0, notified_version = 0;
+};
 
 class PostgresDeferredStore : public DeferredStore {
  public:
@@ -30,6 +37,9 @@ class PostgresDeferredStore : public DeferredStore {
   uint32_t MarkNotified(const std::string& recipient, int64_t through_version) override;
 
  private:
+  std::pair<std::vector<StoreOutcome>, size_t> Write(
+      pqxx::work& tx, const std::vector<NewMessage>& batch, const std::vector<size_t>& accepted,
+      const std::vector<int64_t>& versions, const std::map<std::string, UserStoreRow>& rows);
   std::optional<std::vector<StoreOutcome>> TryStoreFast(pqxx::connection& c,
                                                         const std::vector<NewMessage>& batch);
   std::vector<StoreOutcome> StoreCarefully(pqxx::connection& c,

@@ -2,7 +2,6 @@
 
 #include <set>
 
-#include "aor.h"
 #include "bus_event.h"
 #include "bus_events.h"
 #include "log.h"
@@ -16,19 +15,6 @@ namespace v1 = dims::v1;
 
 constexpr int kMaxIdsPerCall = 1000;
 constexpr int kFetchPage = 32;
-
-// The normalised recipient, or an INVALID_ARGUMENT status.
-std::optional<std::string> Recipient(const v1::Aor& aor, grpc::CallbackServerContext* context,
-                                     Status* error) {
-  auto parsed = ParseAor(aor.uri());
-  if (!parsed.aor) {
-    *error = Fail(context, StatusCode::INVALID_ARGUMENT,
-                  "recipient '" + aor.uri() + "' is not a usable AOR: " + parsed.error,
-                  "INVALID_AOR", "recipient.uri");
-    return std::nullopt;
-  }
-  return parsed.aor->ToString();
-}
 
 // RESOURCE_EXHAUSTED naming the limit, in the message and in ErrorDetail.limit.
 Status QuotaExceeded(grpc::CallbackServerContext* context, const StoreLimits& limits,
@@ -385,7 +371,7 @@ class FailedFetch : public grpc::ServerWriteReactor<v1::StorageFetchResponse> {
 grpc::ServerWriteReactor<v1::StorageFetchResponse>* StorageService::Fetch(
     grpc::CallbackServerContext* context, const v1::StorageFetchRequest* request) {
   Status error;
-  auto recipient = Recipient(request->recipient(), context, &error);
+  auto recipient = NormalizedAor(request->recipient(), "recipient", context, &error);
   if (!recipient) return new FailedFetch(error);
   auto ids = MessageIds(request->message_ids(), context, &error);
   if (!ids) return new FailedFetch(error);
@@ -402,7 +388,7 @@ grpc::ServerUnaryReactor* StorageService::Ack(grpc::CallbackServerContext* conte
                                               v1::StorageAckResponse* response) {
   auto* reactor = context->DefaultReactor();
   Status error;
-  auto recipient = Recipient(request->recipient(), context, &error);
+  auto recipient = NormalizedAor(request->recipient(), "recipient", context, &error);
   auto ids = recipient ? MessageIds(request->message_ids(), context, &error) : std::nullopt;
   if (!recipient || !ids) {
     reactor->Finish(error);
@@ -442,7 +428,7 @@ grpc::ServerUnaryReactor* StorageService::Delete(grpc::CallbackServerContext* co
                                                  v1::StorageDeleteResponse* response) {
   auto* reactor = context->DefaultReactor();
   Status error;
-  auto recipient = Recipient(request->recipient(), context, &error);
+  auto recipient = NormalizedAor(request->recipient(), "recipient", context, &error);
   auto ids = recipient ? MessageIds(request->message_ids(), context, &error) : std::nullopt;
   if (!recipient || !ids) {
     reactor->Finish(error);
@@ -512,7 +498,7 @@ grpc::ServerUnaryReactor* StorageService::Purge(grpc::CallbackServerContext* con
   std::string only;
   if (request->has_recipient()) {
     Status error;
-    auto recipient = Recipient(request->recipient(), context, &error);
+    auto recipient = NormalizedAor(request->recipient(), "recipient", context, &error);
     if (!recipient) {
       reactor->Finish(error);
       return reactor;
