@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -47,25 +48,31 @@ void EventRelay::Relay() {
 size_t EventRelay::PublishBatch() {
   return postgres_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
+    // Takes the oldest events and deletes them in one statement (by row address, so that no
+    // plan can scan the whole, churning table); a Redis failure rolls the delete back.
     auto rows = tx.exec_params(
-        "SELECT id, recipient_aor, event_type, payload FROM event_outbox ORDER BY id LIMIT $1 "
-        "FOR UPDATE SKIP LOCKED",
+        "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY("
+        " SELECT ctid FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+        "RETURNING id, recipient_aor, event_type, payload",
         kBatch);
     if (rows.empty()) return size_t{0};
-    std::string ids = "{";
-    std::vector<std::vector<std::string>> commands;
+    std::vector<std::pair<int64_t, std::vector<std::string>>> events;
+    events.reserve(rows.size());
     for (const auto& r : rows) {
-      commands.push_back(AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
-                                            pqxx::binarystring(r[3]).str()));
-      if (ids.size() > 1) ids += ',';
-      ids += r[0].as<std::string>();
+      events.emplace_back(r[0].as<int64_t>(),
+                          AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
+                                             pqxx::binarystring(r[3]).str()));
     }
+    // RETURNING has no order; the stream gets the events in the order they were written.
+    std::sort(events.begin(), events.end());
+    std::vector<std::vector<std::string>> commands;
+    commands.reserve(events.size());
+    for (auto& [id, command] : events) commands.push_back(std::move(command));
     for (const auto& reply : redis_->Pipeline(commands)) {
       if (reply->type == REDIS_REPLY_ERROR) {
         throw RedisError("XADD refused: " + std::string(reply->str, reply->len));
       }
     }
-    tx.exec_params("DELETE FROM event_outbox WHERE id = ANY($1::bigint[])", ids + "}");
     tx.commit();
     published_->Increment(static_cast<double>(rows.size()));
     return rows.size();

@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
                         validate::OneOf({"true", "false"})},
                        {"store-batch-max", "256", "most messages in one group commit",
                         validate::IntInRange(1, 10000)},
+                       {"store-committers",
+                        "2", "group commits in flight at once (each holds a connection)",
+                        validate::IntInRange(1, 64)},
                        dims::RedisOption("event bus"),
                    }},
               argc, argv);
@@ -113,7 +116,13 @@ int main(int argc, char** argv) {
   // Connections: the committers and the readers share the pool; the relay and the sweeper
   // borrow one when they run.
   bool batching = config.Get("store-batching") == "true";
-  int committers = batching ? 2 : std::max(1, pool_size - 2);
+  int committers =
+      batching ? static_cast<int>(config.GetInt("store-committers")) : std::max(1, pool_size - 2);
+  if (committers > pool_size - 1) {
+    std::cerr << "dims-storage: --store-committers must leave a connection for readers (at most "
+              << pool_size - 1 << " with --postgres-pool-size " << pool_size << ")\n";
+    return 2;
+  }
   dims::storage::StoreBatcher batcher(
       store,
       {.committers = committers,

@@ -20,17 +20,27 @@ Clock::time_point FromMicros(int64_t us) {
 // PostgreSQL array literals, passed as one text parameter and cast in SQL: one statement
 // carries a whole batch.
 std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
+  size_t size = 2;
+  for (const auto& v : values) size += v.size() + 3;
+  std::string out;
+  out.reserve(size + size / 8);
+  out += '{';
   for (size_t i = 0; i < values.size(); ++i) {
     if (i) out += ',';
     out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
+    const std::string& v = values[i];
+    size_t from = 0;
+    for (size_t at = v.find_first_of("\"\\"); at != std::string::npos;
+         at = v.find_first_of("\"\\", at + 1)) {
+      out.append(v, from, at - from);
+      out += '\\';
+      from = at;
     }
+    out.append(v, from, std::string::npos);
     out += '"';
   }
-  return out + "}";
+  out += '}';
+  return out;
 }
 
 std::string IntArray(const std::vector<int64_t>& values) {
@@ -43,12 +53,12 @@ std::string IntArray(const std::vector<int64_t>& values) {
 }
 
 std::string Hex(const std::string& bytes) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    out[2 * i] = kDigits[c >> 4];
+    out[2 * i + 1] = kDigits[c & 15];
   }
   return out;
 }
@@ -102,42 +112,81 @@ DedupeKey KeyOf(const NewMessage& m) {
 
 using UserRow = UserStoreRow;
 
-// Locks the users' rows (creating them first) in a fixed order, so that two transactions
-// touching the same users never deadlock, and returns their counters.
-constexpr const char* kCreateUsers =
-    "INSERT INTO user_stores (recipient_aor) SELECT u FROM unnest($1::text[]) AS u ORDER BY u "
-    "ON CONFLICT DO NOTHING";
+// Every statement on user_stores goes through its primary key as an ON CONFLICT arbiter: the
+// planner has no choice to make, so no plan (however stale its statistics) scans the table.
+// Rows are taken in a fixed order, so that two transactions touching the same users never
+// deadlock.
+
+// User counters as the four array parameters of the statements below.
+struct CounterColumns {
+  std::string users, messages, bytes, versions;
+};
+
+CounterColumns CountersOf(const std::map<std::string, UserRow>& rows) {
+  std::vector<std::string> users;
+  std::vector<int64_t> messages, bytes, versions;
+  for (const auto& [user, row] : rows) {
+    users.push_back(user);
+    messages.push_back(row.messages);
+    bytes.push_back(row.bytes);
+    versions.push_back(row.version);
+  }
+  return {TextArray(users), IntArray(messages), IntArray(bytes), IntArray(versions)};
+}
+
+// Locks the users' rows (creating them first) and returns their counters.
 constexpr const char* kLockUsers =
-    "SELECT recipient_aor, message_count, total_bytes, version, notified_version "
-    "FROM user_stores WHERE recipient_aor = ANY($1::text[]) ORDER BY recipient_aor FOR UPDATE";
+    "INSERT INTO user_stores AS u (recipient_aor) SELECT r FROM unnest($1::text[]) AS r ORDER BY r "
+    "ON CONFLICT (recipient_aor) DO UPDATE SET version = u.version "
+    "RETURNING recipient_aor, message_count, total_bytes, version, notified_version";
 
 std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::string>& users) {
-  std::string list = TextArray(std::vector<std::string>(users.begin(), users.end()));
-  tx.conn().prepare("create_users", kCreateUsers);
   tx.conn().prepare("lock_users", kLockUsers);
-  tx.exec_prepared("create_users", list);
   std::map<std::string, UserRow> rows;
-  for (const auto& r : tx.exec_prepared("lock_users", list)) {
+  for (const auto& r : tx.exec_prepared(
+           "lock_users", TextArray(std::vector<std::string>(users.begin(), users.end())))) {
     rows[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>(), r[3].as<int64_t>(),
                                     r[4].as<int64_t>()};
   }
   return rows;
 }
 
-void SaveUsers(pqxx::work& tx, const std::map<std::string, UserRow>& rows) {
-  std::vector<std::string> users;
-  std::vector<int64_t> counts, bytes, versions;
-  for (const auto& [user, row] : rows) {
-    users.push_back(user);
-    counts.push_back(row.messages);
-    bytes.push_back(row.bytes);
-    versions.push_back(row.version);
+// Adds to the users' counters (creating their rows) and returns the counters before the
+// addition: the fast path of a store locks and counts in one statement.
+constexpr const char* kAddToUsers =
+    "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) ORDER BY 1 "
+    "ON CONFLICT (recipient_aor) DO UPDATE SET message_count = u.message_count + "
+    "EXCLUDED.message_count, total_bytes = u.total_bytes + EXCLUDED.total_bytes, "
+    "version = u.version + EXCLUDED.version "
+    "RETURNING recipient_aor, message_count, total_bytes, version, notified_version";
+
+std::map<std::string, UserRow> AddToUsers(pqxx::work& tx,
+                                          const std::map<std::string, UserRow>& added) {
+  tx.conn().prepare("add_to_users", kAddToUsers);
+  auto columns = CountersOf(added);
+  std::map<std::string, UserRow> before;
+  for (const auto& r : tx.exec_prepared("add_to_users", columns.users, columns.messages,
+                                        columns.bytes, columns.versions)) {
+    auto user = r[0].as<std::string>();
+    const UserRow& add = added.at(user);
+    before[user] = {r[1].as<int64_t>() - add.messages, r[2].as<int64_t>() - add.bytes,
+                    r[3].as<int64_t>() - add.version, r[4].as<int64_t>()};
   }
-  tx.exec_params(
-      "UPDATE user_stores u SET message_count = v.c, total_bytes = v.b, version = v.ver "
-      "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(r, c, b, ver) "
-      "WHERE u.recipient_aor = v.r",
-      TextArray(users), IntArray(counts), IntArray(bytes), IntArray(versions));
+  return before;
+}
+
+// Writes the counters of users whose rows this transaction locked.
+constexpr const char* kSaveUsers =
+    "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) ORDER BY 1 "
+    "ON CONFLICT (recipient_aor) DO UPDATE SET message_count = EXCLUDED.message_count, "
+    "total_bytes = EXCLUDED.total_bytes, version = EXCLUDED.version";
+
+void SaveUsers(pqxx::work& tx, const std::map<std::string, UserRow>& rows) {
+  tx.conn().prepare("save_users", kSaveUsers);
+  auto columns = CountersOf(rows);
+  tx.exec_prepared("save_users", columns.users, columns.messages, columns.bytes, columns.versions);
 }
 
 void AppendEvents(pqxx::work& tx, const std::vector<std::string>& users,
@@ -183,7 +232,7 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreBatch(const std::vector<Ne
 
 namespace {
 
-// The whole write of a batch in one statement: messages, user counters, outbox events.
+// The whole write of a batch in one statement: messages and outbox events.
 constexpr const char* kStoreAll =
     "WITH ins AS ("
     " INSERT INTO deferred_messages (recipient_aor, number, message_id, kind, received_at,"
@@ -198,13 +247,9 @@ constexpr const char* kStoreAll =
     "  $18::bigint[], $19::text[])"
     "  AS v(r, n, id, kind, rec, exp, ver, cid, cseq, msrp, f, t, pai, subj, dt, prio, ct, sz, c)"
     " ON CONFLICT DO NOTHING RETURNING 1),"
-    " users AS ("
-    " UPDATE user_stores u SET message_count = x.c, total_bytes = x.b, version = x.v"
-    " FROM unnest($20::text[], $21::bigint[], $22::bigint[], $23::bigint[]) AS x(r, c, b, v)"
-    " WHERE u.recipient_aor = x.r),"
     " events AS ("
     " INSERT INTO event_outbox (recipient_aor, event_type, payload)"
-    " SELECT r, t, decode(p, 'hex') FROM unnest($24::text[], $25::text[], $26::text[])"
+    " SELECT r, t, decode(p, 'hex') FROM unnest($20::text[], $21::text[], $22::text[])"
     "  AS e(r, t, p))"
     "SELECT count(*) FROM ins";
 
@@ -213,12 +258,12 @@ constexpr const char* kNumbers =
 
 }  // namespace
 
-// Writes the messages of `batch` chosen by `accepted` (at `versions`, user counters already in
-// `rows`) with one statement: numbers, rows, user counters, outbox events. Returns their
-// outcomes in `accepted` order and how many rows went in (fewer than sent: a dedupe conflict).
+// Writes the messages of `batch` chosen by `accepted` (at `versions`; the user counters are
+// the caller's) with one statement: rows and outbox events. Returns their outcomes in
+// `accepted` order and how many rows went in (fewer than sent: a dedupe conflict).
 std::pair<std::vector<StoreOutcome>, size_t> PostgresDeferredStore::Write(
     pqxx::work& tx, const std::vector<NewMessage>& batch, const std::vector<size_t>& accepted,
-    const std::vector<int64_t>& versions, const std::map<std::string, UserStoreRow>& rows) {
+    const std::vector<int64_t>& versions) {
   tx.conn().prepare("numbers", kNumbers);
   auto numbered = tx.exec_prepared("numbers", static_cast<int64_t>(accepted.size()));
 
@@ -263,38 +308,35 @@ std::pair<std::vector<StoreOutcome>, size_t> PostgresDeferredStore::Write(
     outcomes.push_back(
         {StoreOutcome::Result::kStored, message_id, m.received_at, m.expires_at, v, ""});
   }
-  std::vector<std::string> u_users;
-  std::vector<int64_t> u_counts, u_bytes, u_versions;
-  for (const auto& [user, row] : rows) {
-    u_users.push_back(user);
-    u_counts.push_back(row.messages);
-    u_bytes.push_back(row.bytes);
-    u_versions.push_back(row.version);
-  }
   tx.conn().prepare("store_all", kStoreAll);
   auto inserted = tx.exec_prepared(
       "store_all", TextArray(r), IntArray(number), TextArray(id), IntArray(kind),
       IntArray(received), IntArray(expires), IntArray(version), TextArray(call), IntArray(cseq),
       TextArray(msrp), TextArray(from), TextArray(to), TextArray(pai), TextArray(subject),
       TextArray(date), TextArray(prio), TextArray(ctype), IntArray(size), TextArray(content),
-      TextArray(u_users), IntArray(u_counts), IntArray(u_bytes), IntArray(u_versions),
       TextArray(ev_users), TextArray(ev_types), TextArray(ev_payloads));
   return {std::move(outcomes), inserted[0][0].as<size_t>()};
 }
 
 // The common case: no message of the batch is a duplicate or over a limit, so nothing needs
-// looking up first. Anything else (a conflict shows up as fewer rows inserted than sent) rolls
-// back and takes the careful path.
+// looking up first, and the users' counters are locked and counted up in one statement. Anything
+// else (a conflict shows up as fewer rows inserted than sent) rolls back and takes the careful
+// path.
 std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
     pqxx::connection& c, const std::vector<NewMessage>& batch) {
   std::set<DedupeKey> keys;
   for (const auto& m : batch) {
     if (!keys.insert(KeyOf(m)).second) return std::nullopt;
   }
+  std::map<std::string, UserRow> added;
+  for (const auto& m : batch) {
+    UserRow& row = added[m.recipient];
+    row.messages += 1;
+    row.bytes += m.size_bytes;
+    row.version += 1;
+  }
   pqxx::work tx(c);
-  std::set<std::string> users;
-  for (const auto& m : batch) users.insert(m.recipient);
-  auto rows = LockUsers(tx, users);
+  auto rows = AddToUsers(tx, added);
   std::vector<size_t> all(batch.size());
   std::vector<int64_t> versions(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -307,7 +349,7 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
     versions[i] = row.version;
     all[i] = i;
   }
-  auto [outcomes, inserted] = Write(tx, batch, all, versions, rows);
+  auto [outcomes, inserted] = Write(tx, batch, all, versions);
   if (inserted != batch.size()) return std::nullopt;  // a duplicate: roll back
   tx.commit();
   return outcomes;
@@ -376,7 +418,8 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreCarefully(
   }
 
   if (!accepted.empty()) {
-    auto [written, inserted] = Write(tx, batch, accepted, versions, rows);
+    SaveUsers(tx, rows);
+    auto [written, inserted] = Write(tx, batch, accepted, versions);
     // The users' rows are locked and their keys looked up: nobody can have stored them since.
     if (inserted != accepted.size()) throw std::runtime_error("dedupe conflict under user lock");
     for (size_t k = 0; k < accepted.size(); ++k) outcomes[accepted[k]] = written[k];

@@ -37,9 +37,10 @@ class PostgresDeferredStore : public DeferredStore {
   uint32_t MarkNotified(const std::string& recipient, int64_t through_version) override;
 
  private:
-  std::pair<std::vector<StoreOutcome>, size_t> Write(
-      pqxx::work& tx, const std::vector<NewMessage>& batch, const std::vector<size_t>& accepted,
-      const std::vector<int64_t>& versions, const std::map<std::string, UserStoreRow>& rows);
+  std::pair<std::vector<StoreOutcome>, size_t> Write(pqxx::work& tx,
+                                                     const std::vector<NewMessage>& batch,
+                                                     const std::vector<size_t>& accepted,
+                                                     const std::vector<int64_t>& versions);
   std::optional<std::vector<StoreOutcome>> TryStoreFast(pqxx::connection& c,
                                                         const std::vector<NewMessage>& batch);
   std::vector<StoreOutcome> StoreCarefully(pqxx::connection& c,

@@ -2,11 +2,11 @@
 // with group commit (DIMS_STORE_BATCHING=true) and without it (one transaction per message),
 // measured side by side in the same run.
 //
-//   storage_bench [--seconds N] [--max-messages N]
+//   storage_bench [--seconds N] [--max-messages N] [--concurrency N]...
 //
 // Starts a private Redis and PostgreSQL (tests/support) and two dims-storage instances on
-// the same database, one batched and one not, then for concurrency 1, 16 and 64 runs Store
-// from that many threads for --seconds (default 5) or --max-messages (default 200000),
+// the same database, one batched and one not, then for concurrency 1, 16 and 64 keeps that
+// many Store calls in flight for --seconds (default 5) or --max-messages (default 200000),
 // whichever ends first, per cell. Every cell uses users and Call-IDs of its own. The
 // instances inherit the environment, so DIMS_* variables set in the shell (for example
 // DIMS_POSTGRES_POOL_SIZE) apply to both. Exits 1 when a Store failed or a cell stored
@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -40,11 +41,12 @@ namespace v1 = ::dims::v1;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kUsersPerCell = 10'000;
-constexpr int kThreadsPerChannel = 8;
+constexpr int kCallsPerConnection = 16;
 
 struct Flags {
   double seconds = 5;
   long max_messages = 200'000;
+  std::vector<int> concurrency;  // empty: 1, 16 and 64
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -55,7 +57,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     if (eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
-    } else if ((arg == "--seconds" || arg == "--max-messages") && i + 1 < argc) {
+    } else if ((arg == "--seconds" || arg == "--max-messages" || arg == "--concurrency") &&
+               i + 1 < argc) {
       value = argv[++i];
     }
     char* end = nullptr;
@@ -65,10 +68,15 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--max-messages") {
       flags->max_messages = std::strtol(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || flags->max_messages <= 0) return false;
+    } else if (arg == "--concurrency") {
+      long c = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || c <= 0 || c > 1024) return false;
+      flags->concurrency.push_back(static_cast<int>(c));
     } else {
       return false;
     }
   }
+  if (flags->concurrency.empty()) flags->concurrency = {1, 16, 64};
   return true;
 }
 
@@ -102,6 +110,19 @@ class StorageInstance {
   }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+
+  // Messages and transactions committed so far, from the instance's own metrics.
+  std::pair<double, double> Committed() const {
+    auto text = HttpGet(metrics_port_, "/metrics");
+    if (!text) return {0, 0};
+    auto value = [&](const std::string& name) {
+      auto at = text->find("\n" + name + " ");
+      return at == std::string::npos ? 0.0
+                                     : std::strtod(text->c_str() + at + name.size() + 2, nullptr);
+    };
+    return {value("dims_storage_store_batch_size_messages_sum"),
+            value("dims_storage_store_batch_size_messages_count")};
+  }
   const std::string& name() const { return name_; }
   Process& process() { return *process_; }
 
@@ -169,6 +190,7 @@ struct CellResult {
   double seconds = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  double per_commit = 0;  // messages per transaction (batched instance)
   double per_second() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
 };
 
@@ -184,70 +206,127 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-// `concurrency` threads store fresh messages until `seconds` pass or `max_messages` were sent.
-CellResult RunCell(const std::string& address, const std::string& cell, int concurrency,
-                   const Flags& flags) {
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int i = 0; i < (concurrency + kThreadsPerChannel - 1) / kThreadsPerChannel; ++i) {
-    channels.push_back(NewChannel(address));
-    channels.back()->WaitForConnected(std::chrono::system_clock::now() + 5s);
+// Keeps `concurrency` Store calls in flight (gRPC's callback API: each answer starts the next
+// call) until `seconds` pass or `max_messages` were sent. A real caller sits on another machine;
+// an asynchronous client keeps the load generator's own CPU share small on this one.
+class Cell : public std::enable_shared_from_this<Cell> {
+ public:
+  Cell(std::vector<v1::Storage::Stub*> stubs, std::string cell, const Flags& flags)
+      : stubs_(std::move(stubs)), cell_(std::move(cell)), flags_(flags) {}
+
+  void Start(int concurrency) {
+    in_flight_ = concurrency;
+    start_ = Clock::now();
+    end_ = start_ + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(flags_.seconds));
+    for (int slot = 0; slot < concurrency; ++slot) Next(slot);
   }
-  std::atomic<long> next{0};
-  std::mutex mu;
-  CellResult result;
-  std::vector<double> latencies;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(flags.seconds));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < concurrency; ++t) {
-    threads.emplace_back([&, t] {
-      auto stub = v1::Storage::NewStub(channels[static_cast<size_t>(t / kThreadsPerChannel)]);
-      std::vector<double> mine;
-      long ok = 0, errors = 0;
-      std::string first_error;
-      while (Clock::now() < end) {
-        long i = next++;
-        if (i >= flags.max_messages) break;
-        v1::StorageStoreRequest request = StoreRequest(cell, i);
-        v1::StorageStoreResponse response;
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + 10s);
-        auto sent = Clock::now();
-        grpc::Status status = stub->Store(&context, request, &response);
-        double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
-        if (status.ok() && !response.duplicate()) {
-          ++ok;
-          mine.push_back(ms);
-        } else {
-          ++errors;
-          if (first_error.empty()) {
-            first_error = status.ok() ? "fresh message answered as duplicate"
-                                      : "code " + std::to_string(status.error_code()) + ": " +
-                                            status.error_message();
-          }
-        }
-      }
-      std::lock_guard lock(mu);
-      result.ok += ok;
-      result.errors += errors;
-      if (result.first_error.empty()) result.first_error = first_error;
-      latencies.insert(latencies.end(), mine.begin(), mine.end());
-    });
+
+  CellResult Wait() {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [&] { return in_flight_ == 0; });
+    result_.seconds = std::chrono::duration<double>(finished_ - start_).count();
+    std::sort(latencies_.begin(), latencies_.end());
+    result_.p50_ms = Percentile(latencies_, 0.50);
+    result_.p99_ms = Percentile(latencies_, 0.99);
+    return result_;
   }
-  for (auto& thread : threads) thread.join();
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::sort(latencies.begin(), latencies.end());
-  result.p50_ms = Percentile(latencies, 0.50);
-  result.p99_ms = Percentile(latencies, 0.99);
-  return result;
-}
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    v1::StorageStoreRequest request;
+    v1::StorageStoreResponse response;
+    Clock::time_point sent;
+  };
+
+  // Starts the next call of `slot`, or retires the slot when the cell is over.
+  void Next(int slot) {
+    long i = next_++;
+    if (i >= flags_.max_messages || Clock::now() >= end_) {
+      std::lock_guard lock(mu_);
+      finished_ = std::max(finished_, Clock::now());
+      if (--in_flight_ == 0) done_.notify_all();
+      return;
+    }
+    auto* call = new Call;
+    call->request = StoreRequest(cell_, i);
+    call->context.set_deadline(std::chrono::system_clock::now() + 10s);
+    call->sent = Clock::now();
+    // The callback holds the cell (not the channel: that outlives every cell), and frees the
+    // call before it starts the next one.
+    stubs_[static_cast<size_t>(slot) % stubs_.size()]->async()->Store(
+        &call->context, &call->request, &call->response,
+        [self = shared_from_this(), call, slot](grpc::Status status) {
+          self->Record(*call, status);
+          delete call;
+          self->Next(slot);
+        });
+  }
+
+  void Record(const Call& call, const grpc::Status& status) {
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - call.sent).count();
+    std::lock_guard lock(mu_);
+    if (status.ok() && !call.response.duplicate()) {
+      ++result_.ok;
+      latencies_.push_back(ms);
+      return;
+    }
+    ++result_.errors;
+    if (result_.first_error.empty()) {
+      result_.first_error = status.ok() ? "fresh message answered as duplicate"
+                                        : "code " + std::to_string(status.error_code()) + ": " +
+                                              status.error_message();
+    }
+  }
+
+  const std::vector<v1::Storage::Stub*> stubs_;
+  const std::string cell_;
+  const Flags flags_;
+  std::atomic<long> next_{0};
+  Clock::time_point start_, end_;
+  std::mutex mu_;
+  std::condition_variable done_;
+  int in_flight_ = 0;
+  Clock::time_point finished_{};
+  CellResult result_;
+  std::vector<double> latencies_;
+};
+
+// Connections to one instance, made once and kept for the whole run (a call may still be
+// unwinding in gRPC when its cell's results are read).
+class Client {
+ public:
+  explicit Client(const std::string& address) {
+    for (int i = 0; i < kConnections; ++i) {
+      auto channel = NewChannel(address);
+      channel->WaitForConnected(std::chrono::system_clock::now() + 5s);
+      stubs_.push_back(v1::Storage::NewStub(channel));
+    }
+  }
+
+  CellResult Run(const std::string& cell, int concurrency, const Flags& flags) {
+    std::vector<v1::Storage::Stub*> stubs;
+    for (size_t i = 0; i < stubs_.size() && static_cast<int>(i) * kCallsPerConnection <
+                                                std::max(concurrency, kCallsPerConnection);
+         ++i) {
+      stubs.push_back(stubs_[i].get());
+    }
+    auto run = std::make_shared<Cell>(std::move(stubs), cell, flags);
+    run->Start(concurrency);
+    return run->Wait();
+  }
+
+ private:
+  static constexpr int kConnections = 8;
+  std::vector<std::unique_ptr<v1::Storage::Stub>> stubs_;
+};
 
 int Main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
     std::cerr << "usage: storage_bench [--seconds N (default 5)] [--max-messages N (default "
-                 "200000)]\n";
+                 "200000)] [--concurrency N (repeatable; default 1, 16 and 64)]\n";
     return 2;
   }
   std::printf("nproc: %ld (hardware threads: %u)\n", sysconf(_SC_NPROCESSORS_ONLN),
@@ -276,10 +355,13 @@ int Main(int argc, char** argv) {
   StorageInstance& batched = *instances[0];
   StorageInstance& unbatched = *instances[1];
 
+  std::map<const StorageInstance*, Client> clients;
+  for (auto* instance : {&batched, &unbatched}) clients.try_emplace(instance, instance->address());
+
   // Warm-up (connections, caches), not measured.
   Flags warm_up{.seconds = 1, .max_messages = 100};
   for (auto* instance : {&batched, &unbatched}) {
-    CellResult r = RunCell(instance->address(), "warmup-" + instance->name(), 4, warm_up);
+    CellResult r = clients.at(instance).Run("warmup-" + instance->name(), 4, warm_up);
     if (r.ok == 0 || r.errors > 0) {
       std::cerr << instance->name() << ": warm-up failed (" << r.ok << " ok, " << r.errors
                 << " errors): " << r.first_error << "\n"
@@ -288,19 +370,25 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("\n%11s | %18s | %7s | %7s | %20s | %7s | %7s | %23s\n", "concurrency",
-              "batched stores/s", "p50 ms", "p99 ms", "unbatched stores/s", "p50 ms", "p99 ms",
-              "ratio batched/unbatched");
-  std::printf("%s\n", std::string(139, '-').c_str());
+  std::printf("\n%11s | %18s | %7s | %7s | %10s | %20s | %7s | %7s | %23s\n", "concurrency",
+              "batched stores/s", "p50 ms", "p99 ms", "per commit", "unbatched stores/s", "p50 ms",
+              "p99 ms", "ratio batched/unbatched");
+  std::printf("%s\n", std::string(152, '-').c_str());
   std::fflush(stdout);
   bool failed = false;
-  for (int concurrency : {1, 16, 64}) {
+  for (int concurrency : flags.concurrency) {
     std::string c = std::to_string(concurrency);
-    CellResult b = RunCell(batched.address(), "b" + c, concurrency, flags);
-    CellResult u = RunCell(unbatched.address(), "u" + c, concurrency, flags);
+    auto [messages_before, commits_before] = batched.Committed();
+    CellResult b = clients.at(&batched).Run("b" + c, concurrency, flags);
+    auto [messages_after, commits_after] = batched.Committed();
+    b.per_commit = commits_after > commits_before
+                       ? (messages_after - messages_before) / (commits_after - commits_before)
+                       : 0;
+    CellResult u = clients.at(&unbatched).Run("u" + c, concurrency, flags);
     double ratio = u.per_second() > 0 ? b.per_second() / u.per_second() : 0;
-    std::printf("%11d | %18.0f | %7.2f | %7.2f | %20.0f | %7.2f | %7.2f | %23.2f\n", concurrency,
-                b.per_second(), b.p50_ms, b.p99_ms, u.per_second(), u.p50_ms, u.p99_ms, ratio);
+    std::printf("%11d | %18.0f | %7.2f | %7.2f | %10.1f | %20.0f | %7.2f | %7.2f | %23.2f\n",
+                concurrency, b.per_second(), b.p50_ms, b.p99_ms, b.per_commit, u.per_second(),
+                u.p50_ms, u.p99_ms, ratio);
     std::fflush(stdout);
     for (const auto& [mode, r] : {std::pair{"batched", &b}, std::pair{"unbatched", &u}}) {
       if (r->errors > 0 || r->ok == 0) {
