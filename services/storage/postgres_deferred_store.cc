@@ -29,12 +29,13 @@ std::string TextArray(const std::vector<std::string>& values) {
     if (i) out += ',';
     out += '"';
     const std::string& v = values[i];
-    size_t from = 0;
-    for (size_t at = v.find_first_of("\"\\"); at != std::string::npos;
-         at = v.find_first_of("\"\\", at + 1)) {
-      out.append(v, from, at - from);
-      out += '\\';
-      from = at;
+    size_t from = 0;  // copied in runs: most values need no escape at all
+    for (size_t at = 0; at < v.size(); ++at) {
+      if (v[at] == '"' || v[at] == '\\') {
+        out.append(v, from, at - from);
+        out += '\\';
+        from = at;
+      }
     }
     out.append(v, from, std::string::npos);
     out += '"';

@@ -11,7 +11,9 @@
 // instances inherit the environment, so DIMS_* variables set in the shell (for example
 // DIMS_POSTGRES_POOL_SIZE) apply to both. Exits 1 when a Store failed or a cell stored
 // nothing, so that the ctest smoke run notices a broken service.
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,12 +24,15 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "dims/v1/storage.grpc.pb.h"
@@ -79,6 +84,83 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   if (flags->concurrency.empty()) flags->concurrency = {1, 16, 64};
   return true;
 }
+
+// CPU time (user + system) of a process, and with `children` also of its live child processes
+// and of the children it already reaped, from /proc.
+double CpuSeconds(pid_t pid, bool children) {
+  static const double kTick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  auto read = [](pid_t p, pid_t* parent, double* own, double* reaped) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/stat");
+    std::string text;
+    std::getline(in, text);
+    auto close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return false;
+    std::istringstream fields(text.substr(close + 2));
+    std::vector<std::string> f;
+    for (std::string field; fields >> field;) f.push_back(field);
+    if (f.size() < 15) return false;  // f[0] is field 3 (state)
+    *parent = static_cast<pid_t>(std::stol(f[1]));
+    *own = std::stod(f[11]) + std::stod(f[12]);
+    *reaped = std::stod(f[13]) + std::stod(f[14]);
+    return true;
+  };
+  pid_t parent = 0;
+  double own = 0, reaped = 0;
+  if (!read(pid, &parent, &own, &reaped)) return 0;
+  double ticks = own + (children ? reaped : 0);
+  if (children) {
+    if (DIR* proc = opendir("/proc")) {
+      while (dirent* entry = readdir(proc)) {
+        char* end = nullptr;
+        long child = std::strtol(entry->d_name, &end, 10);
+        double child_own = 0, child_reaped = 0;
+        if (*end == '\0' && child > 0 &&
+            read(static_cast<pid_t>(child), &parent, &child_own, &child_reaped) && parent == pid) {
+          ticks += child_own;
+        }
+      }
+      closedir(proc);
+    }
+  }
+  return ticks / kTick;
+}
+
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// CPU spent per stored message during a cell: by this load generator (the gRPC client), by
+// the storage instance, and by PostgreSQL. Unlike the rate, this hardly moves when something
+// else on the machine competes for the cores.
+struct CpuShare {
+  double client_us = 0, storage_us = 0, postgres_us = 0;
+};
+
+class CpuMeter {
+ public:
+  CpuMeter(pid_t storage, pid_t postgres)
+      : storage_pid_(storage),
+        postgres_pid_(postgres),
+        client_(OwnCpuSeconds()),
+        storage_(CpuSeconds(storage, false)),
+        postgres_(CpuSeconds(postgres, true)) {}
+
+  CpuShare PerMessage(long messages) const {
+    if (messages <= 0) return {};
+    double n = static_cast<double>(messages) / 1e6;
+    return {(OwnCpuSeconds() - client_) / n, (CpuSeconds(storage_pid_, false) - storage_) / n,
+            (CpuSeconds(postgres_pid_, true) - postgres_) / n};
+  }
+
+ private:
+  pid_t storage_pid_, postgres_pid_;
+  double client_, storage_, postgres_;
+};
 
 // A dims-storage instance of its own, on the shared Redis and PostgreSQL.
 class StorageInstance {
@@ -191,6 +273,7 @@ struct CellResult {
   double p50_ms = 0;
   double p99_ms = 0;
   double per_commit = 0;  // messages per transaction (batched instance)
+  CpuShare cpu;
   double per_second() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
 };
 
@@ -376,15 +459,21 @@ int Main(int argc, char** argv) {
   std::printf("%s\n", std::string(152, '-').c_str());
   std::fflush(stdout);
   bool failed = false;
+  std::vector<std::tuple<int, CpuShare, CpuShare>> cpu_rows;
   for (int concurrency : flags.concurrency) {
     std::string c = std::to_string(concurrency);
     auto [messages_before, commits_before] = batched.Committed();
+    CpuMeter batched_cpu(batched.process().pid(), postgres.pid());
     CellResult b = clients.at(&batched).Run("b" + c, concurrency, flags);
+    b.cpu = batched_cpu.PerMessage(b.ok);
     auto [messages_after, commits_after] = batched.Committed();
     b.per_commit = commits_after > commits_before
                        ? (messages_after - messages_before) / (commits_after - commits_before)
                        : 0;
+    CpuMeter unbatched_cpu(unbatched.process().pid(), postgres.pid());
     CellResult u = clients.at(&unbatched).Run("u" + c, concurrency, flags);
+    u.cpu = unbatched_cpu.PerMessage(u.ok);
+    cpu_rows.push_back({concurrency, b.cpu, u.cpu});
     double ratio = u.per_second() > 0 ? b.per_second() / u.per_second() : 0;
     std::printf("%11d | %18.0f | %7.2f | %7.2f | %10.1f | %20.0f | %7.2f | %7.2f | %23.2f\n",
                 concurrency, b.per_second(), b.p50_ms, b.p99_ms, b.per_commit, u.per_second(),
@@ -397,6 +486,13 @@ int Main(int argc, char** argv) {
                      concurrency, mode, r->ok, r->errors, r->first_error.c_str());
       }
     }
+  }
+  std::printf("\nCPU microseconds per stored message (client = this load generator)\n");
+  std::printf("%11s | %28s | %28s\n", "concurrency", "batched client/storage/pg",
+              "unbatched client/storage/pg");
+  for (const auto& [concurrency, b, u] : cpu_rows) {
+    std::printf("%11d | %8.0f %8.0f %8.0f   | %8.0f %8.0f %8.0f\n", concurrency, b.client_us,
+                b.storage_us, b.postgres_us, u.client_us, u.storage_us, u.postgres_us);
   }
   for (auto& instance : instances) {
     if (!instance->process().running()) {

@@ -90,6 +90,8 @@ class PostgresServer {
   bool running() const { return process_ != nullptr; }
   int port() const { return port_; }
   std::string dsn() const;
+  // The postmaster's PID (its backends are its children); -1 when stopped.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
 
  private:
   std::filesystem::path dir_;
