@@ -35,6 +35,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_flags.h"
 #include "dims/v1/storage.grpc.pb.h"
 #include "dims_stack.h"
 #include "test_servers.h"
@@ -55,34 +56,17 @@ struct Flags {
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    auto eq = arg.find('=');
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if ((arg == "--seconds" || arg == "--max-messages" || arg == "--concurrency") &&
-               i + 1 < argc) {
-      value = argv[++i];
-    }
-    char* end = nullptr;
-    if (arg == "--seconds") {
-      flags->seconds = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || flags->seconds <= 0) return false;
-    } else if (arg == "--max-messages") {
-      flags->max_messages = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || flags->max_messages <= 0) return false;
-    } else if (arg == "--concurrency") {
-      long c = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || c <= 0 || c > 1024) return false;
-      flags->concurrency.push_back(static_cast<int>(c));
-    } else {
-      return false;
-    }
-  }
+  bool ok = ParseNumberFlags(
+      argc, argv,
+      {{"--seconds", [&](double v) { return (flags->seconds = v) > 0; }},
+       {"--max-messages",
+        [&](double v) { return (flags->max_messages = static_cast<long>(v)) > 0; }},
+       {"--concurrency", [&](double v) {
+          flags->concurrency.push_back(static_cast<int>(v));
+          return v >= 1 && v <= 1024;
+        }}});
   if (flags->concurrency.empty()) flags->concurrency = {1, 16, 64};
-  return true;
+  return ok;
 }
 
 // CPU time (user + system) of a process, and with `children` also of its live child processes

@@ -1,19 +1,50 @@
-// The sip-edge with real SIP peers (sipp scenarios in tests/sip/), Redis and the settings
-// service: IM service settings by PUBLISH over UDP and TCP.
+// The sip-edge with real SIP peers (sipp scenarios in tests/sip/, and our own Sofia-SIP agent
+// for flows sipp expresses badly), Redis and the settings service: IM service settings by
+// PUBLISH and registrations by REGISTER, over UDP and TCP.
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <sstream>
+#include <string>
 
 #include "dims/v1/settings.grpc.pb.h"
 #include "dims_stack.h"
+#include "sofia_agent.h"
 #include "test_clients.h"
 
 namespace dims::testing {
 namespace {
 using namespace std::chrono_literals;
+using google::protobuf::util::MessageDifferencer;
+
+constexpr const char* kSettingsType = "application/poc-settings+xml";
+
+// An IM settings document with one setting that tells two versions apart.
+std::string SettingsDocument(bool offline_delivery) {
+  return std::string(
+             "<im-settings xmlns=\"urn:oma:xml:im:service-settings\"><deferred-settings>"
+             "<offline-delivery active=\"") +
+         (offline_delivery ? "true" : "false") + "\"/></deferred-settings></im-settings>";
+}
+
+// The expires parameter the answer lists for the contact `uri`; nothing when it is not listed.
+std::optional<int> ListedExpires(const SipResponse& answer, const std::string& uri) {
+  std::string prefix = "<" + uri + ">;expires=";
+  for (const auto& contact : answer.contacts) {
+    if (contact.rfind(prefix, 0) == 0) return std::atoi(contact.c_str() + prefix.size());
+  }
+  return std::nullopt;
+}
+
+std::string AnswerText(const SipResponse& answer) {
+  return std::to_string(answer.status) + " " + answer.phrase + "\n" + answer.raw;
+}
 
 class SipEdgeTest : public ::testing::Test {
  protected:
@@ -141,6 +172,20 @@ class SipEdgeTest : public ::testing::Test {
       if (e.fields["type"] == type && e.fields["aor"] == aor) found.push_back(e);
     }
     return found;
+  }
+
+  // Starts the edge (and the settings service first when `with_settings`); fatal on failure.
+  void StartEdge(bool with_settings) {
+    if (with_settings) {
+      stack_.StartService("settings");
+      ASSERT_TRUE(stack_.WaitServing("settings", 20s)) << stack_.process("settings").ReadLog();
+    }
+    stack_.StartService("sip-edge");
+    ASSERT_TRUE(stack_.WaitServing("sip-edge", 20s)) << stack_.process("sip-edge").ReadLog();
+  }
+
+  SofiaAgent::Options AgentOptions() {
+    return {.next_hop = "127.0.0.1:" + std::to_string(stack_.sip_port())};
   }
 
   DimsStack stack_{DimsStack::Options{.start_postgres = false}};
@@ -283,6 +328,214 @@ TEST_F(SipEdgeTest, TenThousandRegistersAndPublishesAtASteadyRateAreAllAnswered)
   };
   EXPECT_TRUE(gauge_reads("sip-edge", "dims_sip_edge_registrations 10000"));
   EXPECT_TRUE(gauge_reads("settings", "dims_settings_users 10000"));
+}
+
+// RFC 3261 10.3 step 7: a refresh from the same Call-ID must carry a higher CSeq. sipp cannot
+// send a lower CSeq after a higher one without taking the first answer for the second, so our
+// agent does it, one transaction per request.
+TEST_F(SipEdgeTest, ARefreshFromTheSameCallIdWithoutAHigherCSeqIsRefusedAndChangesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartEdge(false));
+  SofiaAgent agent(AgentOptions());
+  for (SipTransport transport : {SipTransport::kUdp, SipTransport::kTcp}) {
+    std::string user = transport == SipTransport::kUdp ? "grace-udp" : "grace-tcp";
+    std::string aor = "sip:" + user + "@dims.test";
+    std::string contact = agent.ContactUri(user, transport);
+    std::string call_id = user + "-refresh@127.0.0.1";
+    SofiaAgent::RegisterOptions request{.aor = aor,
+                                        .contact_params = ";+g.oma.sip-im",
+                                        .expires = 600,
+                                        .call_id = call_id,
+                                        .cseq = 7,
+                                        .transport = transport};
+    auto first = agent.Register(request);
+    ASSERT_EQ(first.status, 200) << AnswerText(first);
+    EXPECT_EQ(first.call_id, call_id);
+    EXPECT_EQ(first.cseq, 7u);
+    EXPECT_EQ(first.server.rfind("IM-serv/OMA1.0", 0), 0u) << first.server;
+    EXPECT_FALSE(first.date.empty());
+    auto listed = ListedExpires(first, contact);
+    ASSERT_TRUE(listed) << AnswerText(first);
+    EXPECT_GE(*listed, 599);
+    EXPECT_LE(*listed, 600);
+    auto stored = Registration(aor);
+    ASSERT_TRUE(stored);
+    ASSERT_EQ(stored->bindings_size(), 1);
+    EXPECT_EQ(stored->bindings(0).call_id(), call_id);
+    EXPECT_EQ(stored->bindings(0).cseq(), 7u);
+
+    // The same CSeq, then a lower one, each asking for a longer expiry that would show.
+    for (uint32_t cseq : {7u, 3u}) {
+      request.expires = 1200;
+      request.cseq = cseq;
+      auto refused = agent.Register(request);
+      EXPECT_EQ(refused.status, 500) << AnswerText(refused);
+      EXPECT_EQ(refused.phrase, "Out of order CSeq for this Call-ID");
+      EXPECT_EQ(refused.cseq, cseq) << "the answer belongs to another request";
+      EXPECT_TRUE(refused.contacts.empty());
+      auto after = Registration(aor);
+      ASSERT_TRUE(after);
+      EXPECT_TRUE(MessageDifferencer::Equals(*after, *stored))
+          << "binding changed by CSeq " << cseq << ":\n"
+          << after->ShortDebugString() << "\nwas\n"
+          << stored->ShortDebugString();
+    }
+    EXPECT_EQ(EventsOf("registered", aor).size(), 1u) << "a refused refresh was announced";
+
+    // The next CSeq is taken: the refusals were about the order and nothing else.
+    request.cseq = 8;
+    auto refreshed = agent.Register(request);
+    ASSERT_EQ(refreshed.status, 200) << AnswerText(refreshed);
+    listed = ListedExpires(refreshed, contact);
+    ASSERT_TRUE(listed) << AnswerText(refreshed);
+    EXPECT_GE(*listed, 1199);
+    auto after = Registration(aor);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->bindings_size(), 1);
+    EXPECT_EQ(after->bindings(0).cseq(), 8u);
+
+    // Order is per Call-ID: another Call-ID may start low.
+    request.call_id = user + "-rebooted@127.0.0.1";
+    request.cseq = 1;
+    auto rebooted = agent.Register(request);
+    EXPECT_EQ(rebooted.status, 200) << AnswerText(rebooted);
+    after = Registration(aor);
+    ASSERT_TRUE(after);
+    ASSERT_EQ(after->bindings_size(), 1);
+    EXPECT_EQ(after->bindings(0).call_id(), request.call_id);
+    EXPECT_EQ(after->bindings(0).cseq(), 1u);
+  }
+}
+
+// RFC 3903 end to end, each answer's entity-tag carried into the next request: initial, refresh
+// without a body, modify, removal, and the removed publication's entity-tag then gives 412.
+TEST_F(SipEdgeTest, APublicationIsRefreshedModifiedAndRemovedByItsEntityTags) {
+  ASSERT_NO_FATAL_FAILURE(StartEdge(true));
+  SofiaAgent agent(AgentOptions());
+  for (SipTransport transport : {SipTransport::kUdp, SipTransport::kTcp}) {
+    std::string aor = std::string("sip:heidi-") +
+                      (transport == SipTransport::kUdp ? "udp" : "tcp") + "@dims.test";
+    auto initial = agent.Publish({.aor = aor,
+                                  .content_type = kSettingsType,
+                                  .body = SettingsDocument(true),
+                                  .expires = 600,
+                                  .transport = transport});
+    ASSERT_EQ(initial.status, 200) << AnswerText(initial);
+    EXPECT_FALSE(initial.etag.empty()) << AnswerText(initial);
+    EXPECT_EQ(initial.expires, 600);
+    EXPECT_EQ(initial.server.rfind("IM-serv/OMA1.0", 0), 0u) << initial.server;
+    EXPECT_FALSE(initial.date.empty());
+    auto settings = Settings(aor);
+    ASSERT_EQ(settings.publications_size(), 1);
+    EXPECT_EQ(settings.publications(0).etag(), initial.etag);
+    EXPECT_EQ(settings.effective().source(), dims::v1::SETTINGS_SOURCE_PUBLISHED);
+    EXPECT_TRUE(settings.effective().offline_delivery_active());
+
+    // Refresh: no body, a new entity-tag, the document kept.
+    auto refresh = agent.Publish(
+        {.aor = aor, .if_match = initial.etag, .expires = 600, .transport = transport});
+    ASSERT_EQ(refresh.status, 200) << AnswerText(refresh);
+    EXPECT_FALSE(refresh.etag.empty());
+    EXPECT_NE(refresh.etag, initial.etag);
+    EXPECT_EQ(refresh.expires, 600);
+    settings = Settings(aor);
+    ASSERT_EQ(settings.publications_size(), 1);
+    EXPECT_EQ(settings.publications(0).etag(), refresh.etag);
+    EXPECT_TRUE(settings.effective().offline_delivery_active());
+
+    // Modify: a new document under the current entity-tag.
+    auto modify = agent.Publish({.aor = aor,
+                                 .content_type = kSettingsType,
+                                 .body = SettingsDocument(false),
+                                 .if_match = refresh.etag,
+                                 .expires = 900,
+                                 .transport = transport});
+    ASSERT_EQ(modify.status, 200) << AnswerText(modify);
+    EXPECT_FALSE(modify.etag.empty());
+    EXPECT_NE(modify.etag, refresh.etag);
+    EXPECT_EQ(modify.expires, 900);
+    settings = Settings(aor);
+    ASSERT_EQ(settings.publications_size(), 1);
+    EXPECT_EQ(settings.publications(0).etag(), modify.etag);
+    EXPECT_EQ(settings.effective().source(), dims::v1::SETTINGS_SOURCE_PUBLISHED);
+    EXPECT_FALSE(settings.effective().offline_delivery_active());
+
+    // Removal: Expires 0; the defaults apply again.
+    auto removal =
+        agent.Publish({.aor = aor, .if_match = modify.etag, .expires = 0, .transport = transport});
+    ASSERT_EQ(removal.status, 200) << AnswerText(removal);
+    EXPECT_EQ(removal.expires, 0);
+    settings = Settings(aor);
+    EXPECT_EQ(settings.publications_size(), 0);
+    EXPECT_EQ(settings.effective().source(), dims::v1::SETTINGS_SOURCE_DEFAULT);
+
+    // The removed publication's entity-tag, and an older one, match nothing now.
+    for (const std::string& etag : {modify.etag, initial.etag}) {
+      auto stale =
+          agent.Publish({.aor = aor, .if_match = etag, .expires = 600, .transport = transport});
+      EXPECT_EQ(stale.status, 412) << AnswerText(stale);
+      EXPECT_TRUE(stale.etag.empty()) << AnswerText(stale);
+    }
+    EXPECT_EQ(Settings(aor).publications_size(), 0);
+  }
+}
+
+// Two user agents of one user, each with its own address, instance and Call-ID: the 200 OK of
+// each REGISTER lists every binding of the user, and each agent removes only its own.
+TEST_F(SipEdgeTest, TwoUserAgentsOfOneUserAreBothListedAndEachLeavesAlone) {
+  ASSERT_NO_FATAL_FAILURE(StartEdge(false));
+  SofiaAgent phone(AgentOptions());
+  SofiaAgent tablet(AgentOptions());
+  const std::string aor = "sip:ivan@dims.test";
+  std::string phone_uri = phone.ContactUri("ivan", SipTransport::kUdp);
+  std::string tablet_uri = tablet.ContactUri("ivan", SipTransport::kTcp);
+
+  auto first = phone.Register(
+      {.aor = aor,
+       .contact_params =
+           ";+g.oma.sip-im;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000a1>\"",
+       .expires = 600});
+  ASSERT_EQ(first.status, 200) << AnswerText(first);
+  ASSERT_EQ(first.contacts.size(), 1u) << AnswerText(first);
+  EXPECT_TRUE(ListedExpires(first, phone_uri)) << AnswerText(first);
+
+  auto second = tablet.Register(
+      {.aor = aor,
+       .contact_params =
+           ";+g.oma.sip-im;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000b2>\"",
+       .expires = 1200,
+       .transport = SipTransport::kTcp});
+  ASSERT_EQ(second.status, 200) << AnswerText(second);
+  EXPECT_EQ(second.contacts.size(), 2u) << AnswerText(second);
+  auto phone_left = ListedExpires(second, phone_uri);
+  auto tablet_left = ListedExpires(second, tablet_uri);
+  ASSERT_TRUE(phone_left) << AnswerText(second);
+  ASSERT_TRUE(tablet_left) << AnswerText(second);
+  EXPECT_GE(*phone_left, 590);
+  EXPECT_LE(*phone_left, 600);
+  EXPECT_GE(*tablet_left, 1199);
+  EXPECT_LE(*tablet_left, 1200);
+
+  auto registration = Registration(aor);
+  ASSERT_TRUE(registration);
+  ASSERT_EQ(registration->bindings_size(), 2);
+  std::set<std::string> instances;
+  for (const auto& b : registration->bindings()) {
+    instances.insert(b.feature_tags().at("+sip.instance"));
+  }
+  EXPECT_EQ(instances, (std::set<std::string>{"<urn:uuid:00000000-0000-1000-8000-0000000000a1>",
+                                              "<urn:uuid:00000000-0000-1000-8000-0000000000b2>"}));
+
+  // The tablet leaves (its own Contact, Expires 0): the phone stays, and is listed.
+  auto gone = tablet.Register({.aor = aor, .expires = 0, .transport = SipTransport::kTcp});
+  ASSERT_EQ(gone.status, 200) << AnswerText(gone);
+  EXPECT_EQ(gone.contacts.size(), 1u) << AnswerText(gone);
+  EXPECT_TRUE(ListedExpires(gone, phone_uri)) << AnswerText(gone);
+  EXPECT_FALSE(ListedExpires(gone, tablet_uri)) << AnswerText(gone);
+  registration = Registration(aor);
+  ASSERT_TRUE(registration);
+  ASSERT_EQ(registration->bindings_size(), 1);
+  EXPECT_EQ(registration->bindings(0).contact_uri(), phone_uri);
+  EXPECT_EQ(EventsOf("deregistered", aor).size(), 1u);
 }
 
 }  // namespace
