@@ -8,11 +8,13 @@
 
 #include "bus_event.h"
 #include "log.h"
+#include "outbox_row.h"
 
 namespace dims::storage {
 namespace {
 
-constexpr int kBatch = 500;
+// Outbox rows per relay transaction; a row holds the events of one store transaction.
+constexpr int kRowsPerRelay = 100;
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 constexpr auto kGatherTime = std::chrono::milliseconds(20);
 
@@ -30,11 +32,15 @@ EventRelay::EventRelay(PostgresPool& postgres, std::shared_ptr<RedisPool> redis,
                      .CounterFamily("event_publish_failures_total",
                                     "Attempts to publish outbox events that failed (retried).")
                      .Add({})),
+      dropped_(&metrics
+                    .CounterFamily("outbox_rows_unreadable_total",
+                                   "Outbox rows that could not be read and were dropped.")
+                    .Add({})),
       task_("outbox relay", kPollInterval, [this] { Relay(); }) {}
 
 void EventRelay::Relay() {
   try {
-    while (PublishBatch() == kBatch) {
+    while (PublishBatch() == kRowsPerRelay) {
     }
   } catch (const std::exception& e) {
     failures_->Increment();
@@ -48,35 +54,68 @@ void EventRelay::Relay() {
 size_t EventRelay::PublishBatch() {
   return postgres_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    // Takes the oldest events and deletes them in one statement (by row address, so that no
-    // plan can scan the whole, churning table); a Redis failure rolls the delete back.
+    // Takes the oldest outbox rows and deletes them in one statement (by row address, so that
+    // no plan can scan the whole, churning table); a Redis failure rolls the delete back.
     auto rows = tx.exec_params(
-        "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY("
-        " SELECT ctid FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-        "RETURNING id, recipient_aor, event_type, payload",
-        kBatch);
-    if (rows.empty()) return size_t{0};
-    std::vector<std::pair<int64_t, std::vector<std::string>>> events;
-    events.reserve(rows.size());
+        "DELETE FROM event_outbox_rows WHERE ctid = ANY(ARRAY("
+        " SELECT ctid FROM event_outbox_rows ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+        "RETURNING id, events",
+        kRowsPerRelay);
+    // RETURNING has no order; the stream gets the events in the order they were committed.
+    std::vector<std::pair<int64_t, std::string>> ordered;
+    ordered.reserve(rows.size());
     for (const auto& r : rows) {
-      events.emplace_back(r[0].as<int64_t>(),
-                          AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
-                                             pqxx::binarystring(r[3]).str()));
+      ordered.emplace_back(r[0].as<int64_t>(), pqxx::binarystring(r[1]).str());
     }
-    // RETURNING has no order; the stream gets the events in the order they were written.
-    std::sort(events.begin(), events.end());
+    std::sort(ordered.begin(), ordered.end());
     std::vector<std::vector<std::string>> commands;
-    commands.reserve(events.size());
-    for (auto& [id, command] : events) commands.push_back(std::move(command));
+    for (const auto& [id, row] : ordered) {
+      auto events = ReadOutboxRow(row);
+      if (!events) {
+        // Written by this code in a committed transaction: cannot happen short of corruption.
+        // Keeping the row would stop the relay for good; it is dropped, loudly.
+        log::Error("outbox row unreadable; its events are dropped", {{"id", id}});
+        dropped_->Increment();
+        continue;
+      }
+      for (const auto& e : *events) commands.push_back(AppendEventCommand(e.aor, e.type, e.event));
+    }
+    size_t legacy = DrainLegacyOutbox(tx, commands);
+    if (commands.empty()) return size_t{0};
     for (const auto& reply : redis_->Pipeline(commands)) {
       if (reply->type == REDIS_REPLY_ERROR) {
         throw RedisError("XADD refused: " + std::string(reply->str, reply->len));
       }
     }
     tx.commit();
-    published_->Increment(static_cast<double>(rows.size()));
-    return rows.size();
+    published_->Increment(static_cast<double>(commands.size()));
+    return std::max(rows.size(), legacy);
   });
+}
+
+// Until no storage replica older than migration 0002 runs (a rolling upgrade), such replicas
+// still write one row per event into event_outbox; their events go out from here as well.
+size_t EventRelay::DrainLegacyOutbox(pqxx::work& tx,
+                                     std::vector<std::vector<std::string>>& commands) {
+  if (!legacy_outbox_) return 0;
+  if (!tx.exec("SELECT to_regclass('event_outbox') IS NOT NULL")[0][0].as<bool>()) {
+    legacy_outbox_ = false;  // dropped by a later migration: nothing to drain again
+    return 0;
+  }
+  auto rows = tx.exec_params(
+      "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY("
+      " SELECT ctid FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+      "RETURNING id, recipient_aor, event_type, payload",
+      kRowsPerRelay);
+  std::vector<std::pair<int64_t, std::vector<std::string>>> ordered;
+  for (const auto& r : rows) {
+    ordered.emplace_back(r[0].as<int64_t>(),
+                         AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
+                                            pqxx::binarystring(r[3]).str()));
+  }
+  std::sort(ordered.begin(), ordered.end());
+  for (auto& [id, command] : ordered) commands.push_back(std::move(command));
+  return rows.size();
 }
 
 }  // namespace dims::storage

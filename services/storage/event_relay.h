@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "metrics.h"
 #include "periodic_task.h"
@@ -22,14 +24,19 @@ class EventRelay {
 
  private:
   void Relay();
-  // Publishes one batch; returns how many events went out.
+  // Publishes the events of up to kRowsPerRelay outbox rows; returns how many rows it took.
   size_t PublishBatch();
+  // Adds the XADDs of up to kRowsPerRelay per-event rows of the pre-0002 outbox, deleted in
+  // `tx`; returns how many rows it took.
+  size_t DrainLegacyOutbox(pqxx::work& tx, std::vector<std::vector<std::string>>& commands);
 
   PostgresPool& postgres_;
   std::shared_ptr<RedisPool> redis_;
   prometheus::Counter* published_;
   prometheus::Counter* failures_;
-  PeriodicTask task_;  // last: starts once everything above is ready
+  prometheus::Counter* dropped_;
+  bool legacy_outbox_ = true;  // relay thread only
+  PeriodicTask task_;          // last: starts once everything above is ready
 };
 
 }  // namespace dims::storage

@@ -81,7 +81,10 @@ int main(int argc, char** argv) {
   const auto& config = host->config();
   int pool_size = static_cast<int>(config.GetInt("postgres-pool-size"));
   dims::PostgresPool postgres(config.Get("postgres-dsn"), pool_size);
-  dims::storage::Migrator migrator(dims::storage::EmbeddedMigrations());
+  dims::storage::Migrator migrator(
+      dims::storage::EmbeddedMigrations(), [](const dims::storage::Migration& m) {
+        dims::log::Info("migration applied", {{"version", m.version}, {"name", m.name}});
+      });
 
   if (!config.positional().empty()) {
     if (config.positional() != std::vector<std::string>{"migrate"}) {

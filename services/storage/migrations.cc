@@ -1,7 +1,5 @@
 #include "migrations.h"
 
-#include "log.h"
-
 namespace dims::storage {
 namespace {
 
@@ -42,7 +40,7 @@ int Migrator::Apply(pqxx::connection& connection) {
                      m.name);
       tx.commit();
       ++applied;
-      log::Info("migration applied", {{"version", m.version}, {"name", m.name}});
+      if (on_applied_) on_applied_(m);
     }
   } catch (...) {
     try {

@@ -2,6 +2,7 @@
 // PostgreSQL advisory lock so that several storage replicas starting together apply them once.
 #pragma once
 
+#include <functional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -19,7 +20,10 @@ const std::vector<Migration>& EmbeddedMigrations();
 
 class Migrator {
  public:
-  explicit Migrator(const std::vector<Migration>& migrations) : migrations_(migrations) {}
+  // `on_applied` hears of each migration once it committed (the service logs it).
+  explicit Migrator(const std::vector<Migration>& migrations,
+                    std::function<void(const Migration&)> on_applied = nullptr)
+      : migrations_(migrations), on_applied_(std::move(on_applied)) {}
 
   // Applies every migration not yet recorded in schema_migrations, each in its own
   // transaction. Returns how many were applied. Throws on a database error (nothing of a
@@ -31,6 +35,7 @@ class Migrator {
 
  private:
   const std::vector<Migration>& migrations_;
+  std::function<void(const Migration&)> on_applied_;
 };
 
 }  // namespace dims::storage

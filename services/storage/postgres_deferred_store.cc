@@ -5,6 +5,8 @@
 #include <set>
 #include <tuple>
 
+#include "outbox_row.h"
+
 namespace dims::storage {
 namespace {
 
@@ -193,13 +195,9 @@ void SaveUsers(pqxx::work& tx, const std::map<std::string, UserRow>& rows) {
 void AppendEvents(pqxx::work& tx, const std::vector<std::string>& users,
                   const std::vector<std::string>& types, const std::vector<std::string>& payloads) {
   if (users.empty()) return;
-  std::vector<std::string> hex;
-  hex.reserve(payloads.size());
-  for (const auto& p : payloads) hex.push_back(Hex(p));
-  tx.exec_params(
-      "INSERT INTO event_outbox (recipient_aor, event_type, payload) "
-      "SELECT r, t, decode(p, 'hex') FROM unnest($1::text[], $2::text[], $3::text[]) AS e(r, t, p)",
-      TextArray(users), TextArray(types), TextArray(hex));
+  std::string row;
+  for (size_t i = 0; i < users.size(); ++i) AppendOutboxEvent(row, users[i], types[i], payloads[i]);
+  tx.exec_params("INSERT INTO event_outbox_rows (events) VALUES (decode($1, 'hex'))", Hex(row));
 }
 
 }  // namespace
@@ -233,7 +231,7 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreBatch(const std::vector<Ne
 
 namespace {
 
-// The whole write of a batch in one statement: messages and outbox events.
+// The whole write of a batch in one statement: the messages, and their events as one outbox row.
 constexpr const char* kStoreAll =
     "WITH ins AS ("
     " INSERT INTO deferred_messages (recipient_aor, number, message_id, kind, received_at,"
@@ -248,10 +246,7 @@ constexpr const char* kStoreAll =
     "  $18::bigint[], $19::text[])"
     "  AS v(r, n, id, kind, rec, exp, ver, cid, cseq, msrp, f, t, pai, subj, dt, prio, ct, sz, c)"
     " ON CONFLICT DO NOTHING RETURNING 1),"
-    " events AS ("
-    " INSERT INTO event_outbox (recipient_aor, event_type, payload)"
-    " SELECT r, t, decode(p, 'hex') FROM unnest($20::text[], $21::text[], $22::text[])"
-    "  AS e(r, t, p))"
+    " events AS (INSERT INTO event_outbox_rows (events) VALUES (decode($20, 'hex')))"
     "SELECT count(*) FROM ins";
 
 constexpr const char* kNumbers =
@@ -270,7 +265,7 @@ std::pair<std::vector<StoreOutcome>, size_t> PostgresDeferredStore::Write(
 
   std::vector<std::string> r, id, call, msrp, from, to, pai, subject, date, prio, ctype, content;
   std::vector<int64_t> number, kind, received, expires, version, cseq, size;
-  std::vector<std::string> ev_users, ev_types, ev_payloads;
+  std::string events;  // one outbox row
   std::vector<StoreOutcome> outcomes;
   for (size_t k = 0; k < accepted.size(); ++k) {
     const auto& m = batch[accepted[k]];
@@ -303,19 +298,18 @@ std::pair<std::vector<StoreOutcome>, size_t> PostgresDeferredStore::Write(
                          m.received_at, m.expires_at,
                          m.size_bytes,  true,
                          std::nullopt};
-    ev_users.push_back(m.recipient);
-    ev_types.push_back("message_stored");
-    ev_payloads.push_back(Hex(events_.MessageStored(stored, v, m.reason)));
+    AppendOutboxEvent(events, m.recipient, "message_stored",
+                      events_.MessageStored(stored, v, m.reason));
     outcomes.push_back(
         {StoreOutcome::Result::kStored, message_id, m.received_at, m.expires_at, v, ""});
   }
   tx.conn().prepare("store_all", kStoreAll);
-  auto inserted = tx.exec_prepared(
-      "store_all", TextArray(r), IntArray(number), TextArray(id), IntArray(kind),
-      IntArray(received), IntArray(expires), IntArray(version), TextArray(call), IntArray(cseq),
-      TextArray(msrp), TextArray(from), TextArray(to), TextArray(pai), TextArray(subject),
-      TextArray(date), TextArray(prio), TextArray(ctype), IntArray(size), TextArray(content),
-      TextArray(ev_users), TextArray(ev_types), TextArray(ev_payloads));
+  auto inserted =
+      tx.exec_prepared("store_all", TextArray(r), IntArray(number), TextArray(id), IntArray(kind),
+                       IntArray(received), IntArray(expires), IntArray(version), TextArray(call),
+                       IntArray(cseq), TextArray(msrp), TextArray(from), TextArray(to),
+                       TextArray(pai), TextArray(subject), TextArray(date), TextArray(prio),
+                       TextArray(ctype), IntArray(size), TextArray(content), Hex(events));
   return {std::move(outcomes), inserted[0][0].as<size_t>()};
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <pqxx/pqxx>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -989,6 +990,41 @@ TEST_F(StorageTest, StoreAndAckAppendEventsToTheStream) {
   auto changed = find("store_changed", ack_event);
   EXPECT_EQ(changed.front()->event.store_changed().store_version(), ack.store_version());
   EXPECT_EQ(changed.front()->event.store_changed().remaining_count(), 1u);
+}
+
+TEST_F(StorageTest, EventsAReleaseBeforeMigration2LeftInTheOldOutboxAreStillPublished) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  // What a replica of the previous release writes during a rolling upgrade: one row per event.
+  const std::string aor = Aor("upgrading");
+  dims::v1::BusEvent event;
+  event.set_event_id("legacy-outbox-event");
+  event.mutable_store_changed()->mutable_aor()->set_uri(aor);
+  {
+    pqxx::connection c(stack_.postgres().dsn());
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO event_outbox (recipient_aor, event_type, payload) VALUES ($1, $2, $3)", aor,
+        "store_changed", pqxx::binarystring(event.SerializeAsString()));
+    tx.commit();
+  }
+  // A store wakes the relay at once (it would also find the row at its next poll).
+  MustStore(StoreRequest(Aor("upgrading-waker"), "wake-1"));
+  bool published = WaitFor(
+      [&] {
+        for (const auto& e : ReadEventStream(stack_.redis().port())) {
+          if (e.decoded && e.event.event_id() == "legacy-outbox-event" &&
+              e.fields.at("aor") == aor && e.fields.at("type") == "store_changed") {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s);
+  EXPECT_TRUE(published) << "the old outbox's row never reached " << kEventStream;
+  pqxx::connection c(stack_.postgres().dsn());
+  pqxx::nontransaction tx(c);
+  EXPECT_TRUE(
+      WaitFor([&] { return tx.exec1("SELECT count(*) FROM event_outbox")[0].as<int>() == 0; }, 5s));
 }
 
 // ---------------------------------------------------------------------------------------
