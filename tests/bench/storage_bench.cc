@@ -2,12 +2,14 @@
 // with group commit (DIMS_STORE_BATCHING=true) and without it (one transaction per message),
 // measured side by side in the same run.
 //
-//   storage_bench [--seconds N] [--max-messages N] [--concurrency N]...
+//   storage_bench [--seconds N] [--max-messages N] [--rounds N] [--concurrency N]...
 //
 // Starts a private Redis and PostgreSQL (tests/support) and two dims-storage instances on
 // the same database, one batched and one not, then for concurrency 1, 16 and 64 keeps that
 // many Store calls in flight for --seconds (default 5) or --max-messages (default 200000),
-// whichever ends first, per cell. Every cell uses users and Call-IDs of its own. The
+// whichever ends first, per cell and side, alternating the two sides in --rounds slices
+// (default 5). Every cell uses users and Call-IDs of its own. It also prints the CPU each
+// stored message cost the client, the storage instance and PostgreSQL. The
 // instances inherit the environment, so DIMS_* variables set in the shell (for example
 // DIMS_POSTGRES_POOL_SIZE) apply to both. Exits 1 when a Store failed or a cell stored
 // nothing, so that the ctest smoke run notices a broken service.
@@ -53,6 +55,7 @@ struct Flags {
   double seconds = 5;
   long max_messages = 200'000;
   std::vector<int> concurrency;  // empty: 1, 16 and 64
+  int rounds = 5;                // each cell's time split into this many alternating slices
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -61,6 +64,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       {{"--seconds", [&](double v) { return (flags->seconds = v) > 0; }},
        {"--max-messages",
         [&](double v) { return (flags->max_messages = static_cast<long>(v)) > 0; }},
+       {"--rounds", [&](double v) { return (flags->rounds = static_cast<int>(v)) >= 1; }},
        {"--concurrency", [&](double v) {
           flags->concurrency.push_back(static_cast<int>(v));
           return v >= 1 && v <= 1024;
@@ -125,6 +129,13 @@ struct CpuShare {
   double client_us = 0, storage_us = 0, postgres_us = 0;
 };
 
+CpuShare& operator+=(CpuShare& a, const CpuShare& b) {
+  a.client_us += b.client_us;
+  a.storage_us += b.storage_us;
+  a.postgres_us += b.postgres_us;
+  return a;
+}
+
 class CpuMeter {
  public:
   CpuMeter(pid_t storage, pid_t postgres)
@@ -134,11 +145,10 @@ class CpuMeter {
         storage_(CpuSeconds(storage, false)),
         postgres_(CpuSeconds(postgres, true)) {}
 
-  CpuShare PerMessage(long messages) const {
-    if (messages <= 0) return {};
-    double n = static_cast<double>(messages) / 1e6;
-    return {(OwnCpuSeconds() - client_) / n, (CpuSeconds(storage_pid_, false) - storage_) / n,
-            (CpuSeconds(postgres_pid_, true) - postgres_) / n};
+  // CPU seconds spent since the meter was made.
+  CpuShare Spent() const {
+    return {OwnCpuSeconds() - client_, CpuSeconds(storage_pid_, false) - storage_,
+            CpuSeconds(postgres_pid_, true) - postgres_};
   }
 
  private:
@@ -257,8 +267,47 @@ struct CellResult {
   double p50_ms = 0;
   double p99_ms = 0;
   double per_commit = 0;  // messages per transaction (batched instance)
-  CpuShare cpu;
+  CpuShare cpu;           // per message, in microseconds
+  std::vector<double> latencies_ms;
   double per_second() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
+};
+
+double Percentile(const std::vector<double>& sorted, double p);
+
+// One side of a cell, summed over its rounds.
+class CellTotal {
+ public:
+  void Add(CellResult round, const CpuShare& cpu_seconds) {
+    total_.ok += round.ok;
+    total_.errors += round.errors;
+    if (total_.first_error.empty()) total_.first_error = round.first_error;
+    total_.seconds += round.seconds;
+    total_.latencies_ms.insert(total_.latencies_ms.end(), round.latencies_ms.begin(),
+                               round.latencies_ms.end());
+    cpu_seconds_ += cpu_seconds;
+  }
+  void AddCommits(double messages, double commits) {
+    committed_ += messages;
+    commits_ += commits;
+  }
+  CellResult Result() const {
+    CellResult r = total_;
+    std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
+    r.p50_ms = Percentile(r.latencies_ms, 0.50);
+    r.p99_ms = Percentile(r.latencies_ms, 0.99);
+    r.per_commit = commits_ > 0 ? committed_ / commits_ : 0;
+    if (r.ok > 0) {
+      double n = static_cast<double>(r.ok) / 1e6;
+      r.cpu = {cpu_seconds_.client_us / n, cpu_seconds_.storage_us / n,
+               cpu_seconds_.postgres_us / n};
+    }
+    return r;
+  }
+
+ private:
+  CellResult total_;
+  CpuShare cpu_seconds_;  // seconds, summed
+  double committed_ = 0, commits_ = 0;
 };
 
 double Percentile(const std::vector<double>& sorted, double p) {
@@ -293,9 +342,7 @@ class Cell : public std::enable_shared_from_this<Cell> {
     std::unique_lock lock(mu_);
     done_.wait(lock, [&] { return in_flight_ == 0; });
     result_.seconds = std::chrono::duration<double>(finished_ - start_).count();
-    std::sort(latencies_.begin(), latencies_.end());
-    result_.p50_ms = Percentile(latencies_, 0.50);
-    result_.p99_ms = Percentile(latencies_, 0.99);
+    result_.latencies_ms = std::move(latencies_);
     return result_;
   }
 
@@ -393,13 +440,17 @@ int Main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
     std::cerr << "usage: storage_bench [--seconds N (default 5)] [--max-messages N (default "
-                 "200000)] [--concurrency N (repeatable; default 1, 16 and 64)]\n";
+                 "200000)] [--rounds N (default 5)] [--concurrency N (repeatable; default 1, 16 "
+                 "and 64)]\n";
     return 2;
   }
   std::printf("nproc: %ld (hardware threads: %u)\n", sysconf(_SC_NPROCESSORS_ONLN),
               std::thread::hardware_concurrency());
-  std::printf("per cell: %g s or %ld stores, %d users, ~%zu-byte requests\n", flags.seconds,
-              flags.max_messages, kUsersPerCell, StoreRequest("x", 0).sip_request().size());
+  std::printf(
+      "per cell and side: %g s or %ld stores, in %d alternating rounds; %d users, ~%zu-byte "
+      "requests\n",
+      flags.seconds, flags.max_messages, flags.rounds, kUsersPerCell,
+      StoreRequest("x", 0).sip_request().size());
   std::fflush(stdout);
 
   TempDir dir;
@@ -444,19 +495,28 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
   bool failed = false;
   std::vector<std::tuple<int, CpuShare, CpuShare>> cpu_rows;
+  // Each cell alternates batched and unbatched in short rounds, so that whatever else the
+  // machine does at the time weighs on both sides alike.
+  Flags round = flags;
+  round.seconds = flags.seconds / flags.rounds;
+  round.max_messages = std::max(1L, flags.max_messages / flags.rounds);
   for (int concurrency : flags.concurrency) {
     std::string c = std::to_string(concurrency);
-    auto [messages_before, commits_before] = batched.Committed();
-    CpuMeter batched_cpu(batched.process().pid(), postgres.pid());
-    CellResult b = clients.at(&batched).Run("b" + c, concurrency, flags);
-    b.cpu = batched_cpu.PerMessage(b.ok);
-    auto [messages_after, commits_after] = batched.Committed();
-    b.per_commit = commits_after > commits_before
-                       ? (messages_after - messages_before) / (commits_after - commits_before)
-                       : 0;
-    CpuMeter unbatched_cpu(unbatched.process().pid(), postgres.pid());
-    CellResult u = clients.at(&unbatched).Run("u" + c, concurrency, flags);
-    u.cpu = unbatched_cpu.PerMessage(u.ok);
+    CellTotal batched_total, unbatched_total;
+    for (int r = 0; r < flags.rounds; ++r) {
+      std::string tag = c + "r" + std::to_string(r);
+      auto [messages_before, commits_before] = batched.Committed();
+      CpuMeter batched_cpu(batched.process().pid(), postgres.pid());
+      CellResult br = clients.at(&batched).Run("b" + tag, concurrency, round);
+      batched_total.Add(std::move(br), batched_cpu.Spent());
+      auto [messages_after, commits_after] = batched.Committed();
+      batched_total.AddCommits(messages_after - messages_before, commits_after - commits_before);
+      CpuMeter unbatched_cpu(unbatched.process().pid(), postgres.pid());
+      CellResult ur = clients.at(&unbatched).Run("u" + tag, concurrency, round);
+      unbatched_total.Add(std::move(ur), unbatched_cpu.Spent());
+    }
+    CellResult b = batched_total.Result();
+    CellResult u = unbatched_total.Result();
     cpu_rows.push_back({concurrency, b.cpu, u.cpu});
     double ratio = u.per_second() > 0 ? b.per_second() / u.per_second() : 0;
     std::printf("%11d | %18.0f | %7.2f | %7.2f | %10.1f | %20.0f | %7.2f | %7.2f | %23.2f\n",
