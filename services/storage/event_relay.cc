@@ -13,8 +13,12 @@
 namespace dims::storage {
 namespace {
 
-// Outbox rows per relay transaction; a row holds the events of one store transaction.
-constexpr int kRowsPerRelay = 100;
+// Outbox rows per relay transaction; a row holds the events of one store transaction (up to
+// --store-batch-max of them, or one per user of a purge batch).
+constexpr int kRowsPerRelay = 20;
+// XADDs per Redis round trip, so that a relay transaction of many events never sends one
+// pipeline larger than Redis answers within its command timeout.
+constexpr size_t kCommandsPerPipeline = 500;
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 constexpr auto kGatherTime = std::chrono::milliseconds(20);
 
@@ -54,8 +58,11 @@ void EventRelay::Relay() {
 size_t EventRelay::PublishBatch() {
   return postgres_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    // Takes the oldest outbox rows and deletes them in one statement (by row address, so that
-    // no plan can scan the whole, churning table); a Redis failure rolls the delete back.
+    // Events of replicas older than migration 0002 first: they were written before these.
+    std::vector<std::vector<std::string>> commands;
+    size_t legacy = DrainLegacyOutbox(tx, commands);
+    // Takes the oldest outbox rows and deletes them in one statement, by row address; a Redis
+    // failure rolls the delete back.
     auto rows = tx.exec_params(
         "DELETE FROM event_outbox_rows WHERE ctid = ANY(ARRAY("
         " SELECT ctid FROM event_outbox_rows ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
@@ -68,7 +75,6 @@ size_t EventRelay::PublishBatch() {
       ordered.emplace_back(r[0].as<int64_t>(), pqxx::binarystring(r[1]).str());
     }
     std::sort(ordered.begin(), ordered.end());
-    std::vector<std::vector<std::string>> commands;
     for (const auto& [id, row] : ordered) {
       auto events = ReadOutboxRow(row);
       if (!events) {
@@ -80,14 +86,17 @@ size_t EventRelay::PublishBatch() {
       }
       for (const auto& e : *events) commands.push_back(AppendEventCommand(e.aor, e.type, e.event));
     }
-    size_t legacy = DrainLegacyOutbox(tx, commands);
-    if (commands.empty()) return size_t{0};
-    for (const auto& reply : redis_->Pipeline(commands)) {
-      if (reply->type == REDIS_REPLY_ERROR) {
-        throw RedisError("XADD refused: " + std::string(reply->str, reply->len));
+    for (size_t from = 0; from < commands.size(); from += kCommandsPerPipeline) {
+      size_t to = std::min(commands.size(), from + kCommandsPerPipeline);
+      std::vector<std::vector<std::string>> chunk(commands.begin() + static_cast<long>(from),
+                                                  commands.begin() + static_cast<long>(to));
+      for (const auto& reply : redis_->Pipeline(chunk)) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+          throw RedisError("XADD refused: " + std::string(reply->str, reply->len));
+        }
       }
     }
-    tx.commit();
+    tx.commit();  // also when every row taken was unreadable: they must not come back
     published_->Increment(static_cast<double>(commands.size()));
     return std::max(rows.size(), legacy);
   });
@@ -98,8 +107,12 @@ size_t EventRelay::PublishBatch() {
 size_t EventRelay::DrainLegacyOutbox(pqxx::work& tx,
                                      std::vector<std::vector<std::string>>& commands) {
   if (!legacy_outbox_) return 0;
-  if (!tx.exec("SELECT to_regclass('event_outbox') IS NOT NULL")[0][0].as<bool>()) {
-    legacy_outbox_ = false;  // dropped by a later migration: nothing to drain again
+  auto tables = tx.exec(
+      "SELECT to_regclass('event_outbox') IS NOT NULL, to_regclass('event_outbox_rows') IS NOT "
+      "NULL")[0];
+  if (!tables[0].as<bool>()) {
+    // Gone once a later migration dropped it; not there yet before the schema is migrated.
+    if (tables[1].as<bool>()) legacy_outbox_ = false;
     return 0;
   }
   auto rows = tx.exec_params(

@@ -1,6 +1,8 @@
 // Moves bus events from the transactional outbox (PostgreSQL) to the Redis stream `dims:events`
-// and deletes them only after Redis took them: at least once, never lost, in commit order per
-// user. Several storage replicas share the work (SKIP LOCKED).
+// and deletes them only after Redis took them: at least once, never lost. One relay appends in
+// commit order; with several storage replicas sharing the work (SKIP LOCKED), or after a Redis
+// failure rolled a relay back, events of one user can reach the stream out of order, so
+// consumers order them by the store version they carry.
 #pragma once
 
 #include <memory>

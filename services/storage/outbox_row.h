@@ -1,8 +1,8 @@
 // The transactional outbox keeps the bus events of one transaction in one row: a store of 64
 // messages writes one outbox row, not 64, and the relay deletes one. Each event is three
 // fields, each a 4-byte big-endian length and its bytes: the user's AOR, the event type (the
-// stream's `type` field) and the serialized dims.v1.BusEvent. PostgreSQL can write the same
-// framing (int4send(length) || bytes), which is how migration 0002 carried older rows over.
+// stream's `type` field) and the serialized dims.v1.BusEvent. (In SQL the same framing is
+// int4send(length) || bytes, for an operator who has to write or read a row by hand.)
 #pragma once
 
 #include <optional>

@@ -36,7 +36,7 @@ TEST(OutboxRowTest, ARowCutShortIsRefused) {
 }
 
 TEST(OutboxRowTest, TheFramingIsBigEndianLengthThenBytes) {
-  // What migration 0002 writes with int4send(length) || bytes.
+  // The documented framing, which SQL writes as int4send(length) || bytes.
   std::string row;
   AppendOutboxEvent(row, "a", "bc", std::string(300, 'x'));
   EXPECT_EQ(row.substr(0, 5), std::string("\0\0\0\x01"
