@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -140,6 +141,13 @@ class DeferredStore {
                             bool dry_run) = 0;
   // Marks every message up to `through_version` as notified; returns how many turned old.
   virtual uint32_t MarkNotified(const std::string& recipient, int64_t through_version) = 0;
+
+  enum class RewriteResult { kRewritten, kNotFound, kNotLarge };
+  // Replaces the content of a large message with `rewrite(stored content)`, under the message's
+  // row lock (a large message's session headers may arrive after its content).
+  virtual RewriteResult RewriteLargeContent(
+      const std::string& recipient, const std::string& message_id,
+      const std::function<std::string(const std::string&)>& rewrite) = 0;
 };
 
 }  // namespace dims::storage

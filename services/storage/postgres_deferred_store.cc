@@ -633,4 +633,27 @@ uint32_t PostgresDeferredStore::MarkNotified(const std::string& recipient,
   });
 }
 
+DeferredStore::RewriteResult PostgresDeferredStore::RewriteLargeContent(
+    const std::string& recipient, const std::string& message_id,
+    const std::function<std::string(const std::string&)>& rewrite) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(
+        "SELECT kind, content FROM deferred_messages WHERE recipient_aor = $1 AND message_id = $2 "
+        "FOR UPDATE",
+        recipient, message_id);
+    if (r.empty()) return RewriteResult::kNotFound;
+    if (r[0][0].as<int>() != static_cast<int>(MessageKind::kLarge)) {
+      return RewriteResult::kNotLarge;
+    }
+    std::string content = rewrite(pqxx::binarystring(r[0][1]).str());
+    tx.exec_params(
+        "UPDATE deferred_messages SET content = decode($3, 'hex') "
+        "WHERE recipient_aor = $1 AND message_id = $2",
+        recipient, message_id, Hex(content));
+    tx.commit();
+    return RewriteResult::kRewritten;
+  });
+}
+
 }  // namespace dims::storage

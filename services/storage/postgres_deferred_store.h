@@ -35,6 +35,9 @@ class PostgresDeferredStore : public DeferredStore {
   PurgeResult Purge(Clock::time_point cutoff, RemovalCause cause, const std::string& only_recipient,
                     uint32_t max_messages, bool dry_run) override;
   uint32_t MarkNotified(const std::string& recipient, int64_t through_version) override;
+  RewriteResult RewriteLargeContent(
+      const std::string& recipient, const std::string& message_id,
+      const std::function<std::string(const std::string&)>& rewrite) override;
 
  private:
   std::pair<std::vector<StoreOutcome>, size_t> Write(pqxx::work& tx,

@@ -71,6 +71,26 @@ std::optional<std::vector<std::string>> MessageIds(
   return out;
 }
 
+// One Message-ID argument, normalised; otherwise finishes the call with INVALID_ARGUMENT.
+std::optional<std::string> MessageIdOrFinish(const std::string& raw,
+                                             grpc::CallbackServerContext* context,
+                                             grpc::ServerUnaryReactor* reactor) {
+  auto id = NormalizeMessageId(raw);
+  if (!id) {
+    reactor->Finish(Fail(context, StatusCode::INVALID_ARGUMENT,
+                         "message_id must be <digits>@<host>", "INVALID_MESSAGE_ID", "message_id"));
+  }
+  return id;
+}
+
+Status MessageNotFound(grpc::CallbackServerContext* context, const std::string& recipient,
+                       const std::string& id) {
+  return Fail(context, StatusCode::NOT_FOUND,
+              "no message " + id + " for " + recipient +
+                  " (never stored, or delivered, deleted or expired)",
+              "MESSAGE_NOT_FOUND");
+}
+
 }  // namespace
 
 StorageService::StorageService(DeferredStore& store, StoreBatcher& batcher, WorkerPool& workers,
@@ -263,25 +283,85 @@ grpc::ServerUnaryReactor* StorageService::Get(grpc::CallbackServerContext* conte
   auto* reactor = context->DefaultReactor();
   auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
   if (!recipient) return reactor;
-  auto id = NormalizeMessageId(request->message_id());
-  if (!id) {
-    reactor->Finish(Fail(context, StatusCode::INVALID_ARGUMENT,
-                         "message_id must be <digits>@<host>", "INVALID_MESSAGE_ID", "message_id"));
-    return reactor;
-  }
+  auto id = MessageIdOrFinish(request->message_id(), context, reactor);
+  if (!id) return reactor;
   bool full = request->view() == v1::MESSAGE_VIEW_FULL;
   RunOnPool(workers_, context, reactor,
             [this, context, recipient = *recipient, id = *id, full, response] {
               auto m = store_.Get(recipient, id, full);
-              if (!m) {
-                return Fail(context, StatusCode::NOT_FOUND,
-                            "no message " + id + " for " + recipient +
-                                " (never stored, or delivered, deleted or expired)",
-                            "MESSAGE_NOT_FOUND");
-              }
+              if (!m) return MessageNotFound(context, recipient, id);
               ToProto(*m, response->mutable_message());
               return Status::OK;
             });
+  return reactor;
+}
+
+namespace {
+
+// A header field as a SIP message can carry it: a token name, a value on one line.
+bool IsHeaderField(const v1::HeaderField& field) {
+  if (field.name().empty()) return false;
+  for (char ch : field.name()) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u >= 0x7f || ch == ':') return false;
+  }
+  return IsStorableText(field.value()) && field.value().find_first_of("\r\n") == std::string::npos;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* StorageService::AttachSessionHeaders(
+    grpc::CallbackServerContext* context, const v1::StorageAttachSessionHeadersRequest* request,
+    v1::StorageAttachSessionHeadersResponse* /*response*/) {
+  auto* reactor = context->DefaultReactor();
+  auto recipient = AorOrFinish(request->recipient(), "recipient", context, reactor);
+  if (!recipient) return reactor;
+  auto id = MessageIdOrFinish(request->message_id(), context, reactor);
+  if (!id) return reactor;
+  if (request->ok_headers().empty() && request->bye_headers().empty()) {
+    reactor->Finish(Fail(context, StatusCode::INVALID_ARGUMENT,
+                         "nothing to attach: give ok_headers, bye_headers or both",
+                         "NOTHING_TO_ATTACH"));
+    return reactor;
+  }
+  for (const auto* list : {&request->ok_headers(), &request->bye_headers()}) {
+    for (const auto& field : *list) {
+      if (!IsHeaderField(field)) {
+        reactor->Finish(Fail(context, StatusCode::INVALID_ARGUMENT,
+                             "header field '" + field.name().substr(0, 64) +
+                                 "' is not a token name with a one-line UTF-8 value",
+                             "INVALID_HEADER",
+                             list == &request->ok_headers() ? "ok_headers" : "bye_headers"));
+        return reactor;
+      }
+    }
+  }
+  RunOnPool(workers_, context, reactor, [this, context, recipient = *recipient, id = *id, request] {
+    auto result = store_.RewriteLargeContent(recipient, id, [request](const std::string& stored) {
+      v1::LargeMessageContent content;
+      if (!content.ParseFromString(stored)) {
+        throw std::runtime_error("stored large-message content does not parse");
+      }
+      if (!request->ok_headers().empty()) {
+        *content.mutable_ok_headers() = request->ok_headers();
+      }
+      if (!request->bye_headers().empty()) {
+        *content.mutable_bye_headers() = request->bye_headers();
+      }
+      return content.SerializeAsString();
+    });
+    switch (result) {
+      case DeferredStore::RewriteResult::kRewritten:
+        return Status::OK;
+      case DeferredStore::RewriteResult::kNotLarge:
+        return Fail(context, StatusCode::FAILED_PRECONDITION,
+                    id + " is a pager-mode message: it has no session headers",
+                    "NOT_LARGE_MESSAGE");
+      case DeferredStore::RewriteResult::kNotFound:
+        break;
+    }
+    return MessageNotFound(context, recipient, id);
+  });
   return reactor;
 }
 

@@ -39,6 +39,10 @@ class StorageService : public dims::v1::Storage::CallbackService {
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
                                 const dims::v1::StorageGetRequest* request,
                                 dims::v1::StorageGetResponse* response) override;
+  grpc::ServerUnaryReactor* AttachSessionHeaders(
+      grpc::CallbackServerContext* context,
+      const dims::v1::StorageAttachSessionHeadersRequest* request,
+      dims::v1::StorageAttachSessionHeadersResponse* response) override;
   grpc::ServerWriteReactor<dims::v1::StorageFetchResponse>* Fetch(
       grpc::CallbackServerContext* context, const dims::v1::StorageFetchRequest* request) override;
   grpc::ServerUnaryReactor* Ack(grpc::CallbackServerContext* context,

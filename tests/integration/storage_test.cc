@@ -802,6 +802,95 @@ TEST_F(StorageQuotaTest, MessageLargerThanTheMessageLimitIsRefused) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Large-message sessions
+// ---------------------------------------------------------------------------------------
+
+TEST_F(StorageTest, SessionHeadersAttachToALargeMessageAndReplaceOnlyWhatIsGiven) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const std::string aor = Aor("large-session");
+  v1::StorageStoreRequest request = StoreRequest(aor, "lm-1");
+  auto* large = request.mutable_large();
+  large->set_msrp_message_id("msrp-lm-1");
+  large->set_content(std::string("\x00\x01 large content", 16));
+  auto* invite = large->add_invite_headers();
+  invite->set_name("Subject");
+  invite->set_value("holiday pictures");
+  v1::StorageStoreResponse stored = MustStore(request);
+
+  auto attach = [&](const std::string& message_id,
+                    std::vector<std::pair<std::string, std::string>> ok,
+                    std::vector<std::pair<std::string, std::string>> bye, v1::ErrorDetail* detail) {
+    v1::StorageAttachSessionHeadersRequest r;
+    r.mutable_recipient()->set_uri(aor);
+    r.set_message_id(message_id);
+    for (const auto& [name, value] : ok) {
+      auto* f = r.add_ok_headers();
+      f->set_name(name);
+      f->set_value(value);
+    }
+    for (const auto& [name, value] : bye) {
+      auto* f = r.add_bye_headers();
+      f->set_name(name);
+      f->set_value(value);
+    }
+    v1::StorageAttachSessionHeadersResponse response;
+    return client().Call(&v1::Storage::Stub::AttachSessionHeaders, r, &response, detail);
+  };
+  auto content = [&] {
+    v1::DeferredMessage m;
+    EXPECT_TRUE(client().Get(aor, stored.message_id(), &m).ok());
+    return m.large();
+  };
+
+  // The 200 OK's headers first (the BYE has not come yet), then the BYE's.
+  ASSERT_TRUE(
+      attach(stored.message_id(),
+             {{"To", "<sip:" + aor.substr(4) + ">;tag=dims1"}, {"Server", "IM-serv/OMA1.0 DIMS"}},
+             {}, nullptr)
+          .ok());
+  auto after_ok = content();
+  ASSERT_EQ(after_ok.ok_headers_size(), 2);
+  EXPECT_EQ(after_ok.ok_headers(1).name(), "Server");
+  EXPECT_EQ(after_ok.bye_headers_size(), 0);
+  ASSERT_TRUE(
+      attach(stored.message_id(), {}, {{"Reason", "SIP;cause=200;text=\"done\""}}, nullptr).ok());
+  auto after_bye = content();
+  EXPECT_EQ(after_bye.ok_headers_size(), 2) << "a BYE-only attach kept the 200 OK headers";
+  ASSERT_EQ(after_bye.bye_headers_size(), 1);
+  EXPECT_EQ(after_bye.bye_headers(0).value(), "SIP;cause=200;text=\"done\"");
+  // The rest of the stored session is untouched, byte for byte.
+  EXPECT_EQ(after_bye.content(), std::string("\x00\x01 large content", 16));
+  EXPECT_EQ(after_bye.msrp_message_id(), "msrp-lm-1");
+  ASSERT_EQ(after_bye.invite_headers_size(), 1);
+  EXPECT_EQ(after_bye.invite_headers(0).value(), "holiday pictures");
+  // Again: the same result (idempotent).
+  ASSERT_TRUE(
+      attach(stored.message_id(), {}, {{"Reason", "SIP;cause=200;text=\"done\""}}, nullptr).ok());
+  EXPECT_EQ(content().SerializeAsString(), after_bye.SerializeAsString());
+
+  v1::ErrorDetail detail;
+  grpc::Status status = attach(stored.message_id(), {}, {}, &detail);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(status);
+  EXPECT_EQ(detail.reason(), "NOTHING_TO_ATTACH");
+  status = attach(stored.message_id(), {{"Bad Name", "x"}}, {}, &detail);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(status);
+  EXPECT_EQ(detail.reason(), "INVALID_HEADER");
+  status = attach(stored.message_id(), {}, {{"Reason", "two\r\nlines"}}, &detail);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(status);
+  EXPECT_EQ(detail.field(), "bye_headers");
+  EXPECT_EQ(content().SerializeAsString(), after_bye.SerializeAsString()) << "a refusal changed it";
+
+  v1::StorageStoreResponse pager = MustStore(StoreRequest(aor, "lm-pager"));
+  status = attach(pager.message_id(), {{"Server", "x"}}, {}, &detail);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(status);
+  EXPECT_EQ(detail.reason(), "NOT_LARGE_MESSAGE");
+
+  status = attach("99999999999@store.dims.test", {{"Server", "x"}}, {}, &detail);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(status);
+  EXPECT_EQ(detail.reason(), "MESSAGE_NOT_FOUND");
+}
+
+// ---------------------------------------------------------------------------------------
 // Invalid input
 // ---------------------------------------------------------------------------------------
 
