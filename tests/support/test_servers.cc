@@ -6,8 +6,10 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,15 +97,41 @@ int RunToCompletion(Process::Options options) {
 
 }  // namespace
 
+namespace {
+
+// Claims `port` for this test process among all test processes of the machine: a port is
+// free when bindable *and* not claimed by another test process that has not bound it yet (a
+// service it is still starting). The claim is an flock on a file named after the port, held
+// until this process exits (the files stay, empty: at most one per port of the range).
+bool ClaimPort(int port) {
+  static const std::string dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string d = std::string(tmp && *tmp ? tmp : "/tmp") + "/dims-test-ports";
+    mkdir(d.c_str(), 01777);
+    chmod(d.c_str(), 01777);  // test processes of other users claim here too
+    return d;
+  }();
+  std::string path = dir + "/" + std::to_string(port);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return true;  // no claims possible here: fall back to bindability alone
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return false;
+  }
+  return true;  // fd stays open: the claim lasts as long as this process
+}
+
+}  // namespace
+
 int FreePort() {
-  // Random ports below Linux's ephemeral range (32768-60999): outgoing connections never take
-  // them, and test processes running side by side (ctest -j) rarely pick the same one.
+  // Random ports below Linux's ephemeral range (32768-60999), so that outgoing connections
+  // never take them; claimed across the test processes running side by side (ctest -j).
   thread_local std::mt19937 random(std::random_device{}() ^ static_cast<unsigned>(getpid()));
   std::uniform_int_distribution<int> range(20000, 32000);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     int port = range(random);
     if (HandedOut().count(port)) continue;
-    if (CanBind(SOCK_STREAM, port) && CanBind(SOCK_DGRAM, port)) {
+    if (CanBind(SOCK_STREAM, port) && CanBind(SOCK_DGRAM, port) && ClaimPort(port)) {
       HandedOut().insert(port);
       return port;
     }

@@ -1,8 +1,16 @@
-// The Prometheus text checker is itself an assertion in the integration tests, so it must
-// reject what Prometheus would reject.
+// The test support that the integration tests rely on: the Prometheus text checker is itself
+// an assertion, so it must reject what Prometheus would reject; FreePort must not hand one port
+// to two test processes running side by side.
 #include "test_servers.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
 
 namespace dims::testing {
 namespace {
@@ -30,6 +38,26 @@ TEST(PrometheusText, RejectsMalformedLines) {
   EXPECT_FALSE(IsValidPrometheusText("dims_x one\n", &error));
   EXPECT_FALSE(IsValidPrometheusText("# HELP dims_x nothing else\n", &error));
   EXPECT_EQ(error, "no samples");
+}
+
+// Another process cannot claim a port this one was handed: its claim file is locked.
+TEST(FreePort, APortHandedOutIsClaimedAgainstOtherTestProcesses) {
+  std::set<int> ports;
+  for (int i = 0; i < 20; ++i) ports.insert(FreePort());
+  EXPECT_EQ(ports.size(), 20u) << "a port handed out twice";
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/dims-test-ports/" +
+                     std::to_string(*ports.begin());
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int fd = open(path.c_str(), O_RDWR);
+    _exit(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "another process could claim port " << *ports.begin();
 }
 
 }  // namespace
