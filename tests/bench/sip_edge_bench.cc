@@ -31,7 +31,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench_flags.h"
+#include "bench_support.h"
 #include "dims_stack.h"
 #include "test_servers.h"
 
@@ -89,12 +89,6 @@ std::string CellScenario(const std::string& load_scenario, const std::string& ce
     throw std::runtime_error(load_scenario + ".xml no longer has the shape this bench edits");
   }
   return xml;
-}
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
 }
 
 // Cumulative bucket counts of the edge's answer-duration histogram for `method`, by upper bound.
@@ -292,8 +286,7 @@ int Main(int argc, char** argv) {
                  "20000)] [--rate R (per second; repeatable; default 500, 1000 and 2000)]\n";
     return 2;
   }
-  std::printf("nproc: %ld (hardware threads: %u)\n", sysconf(_SC_NPROCESSORS_ONLN),
-              std::thread::hardware_concurrency());
+  PrintMachine();
   std::printf(
       "per cell: %g s or %ld transactions, whichever is fewer; sipp over UDP, "
       "a new user per transaction\n",
@@ -364,10 +357,5 @@ int Main(int argc, char** argv) {
 }  // namespace dims::testing
 
 int main(int argc, char** argv) {
-  try {
-    return dims::testing::Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "sip_edge_bench: " << e.what() << "\n";
-    return 1;
-  }
+  return dims::testing::RunBenchmark("sip_edge_bench", dims::testing::Main, argc, argv);
 }

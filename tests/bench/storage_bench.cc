@@ -37,7 +37,7 @@
 #include <tuple>
 #include <vector>
 
-#include "bench_flags.h"
+#include "bench_support.h"
 #include "dims/v1/storage.grpc.pb.h"
 #include "dims_stack.h"
 #include "test_servers.h"
@@ -189,15 +189,10 @@ class StorageInstance {
 
   // Messages and transactions committed so far, from the instance's own metrics.
   std::pair<double, double> Committed() const {
-    auto text = HttpGet(metrics_port_, "/metrics");
-    if (!text) return {0, 0};
-    auto value = [&](const std::string& name) {
-      auto at = text->find("\n" + name + " ");
-      return at == std::string::npos ? 0.0
-                                     : std::strtod(text->c_str() + at + name.size() + 2, nullptr);
-    };
-    return {value("dims_storage_store_batch_size_messages_sum"),
-            value("dims_storage_store_batch_size_messages_count")};
+    auto page = HttpGet(metrics_port_, "/metrics");
+    if (!page) return {0, 0};
+    return {MetricSum(*page, "dims_storage_store_batch_size_messages_sum").value_or(0),
+            MetricSum(*page, "dims_storage_store_batch_size_messages_count").value_or(0)};
   }
   const std::string& name() const { return name_; }
   Process& process() { return *process_; }
@@ -272,8 +267,6 @@ struct CellResult {
   double per_second() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
 };
 
-double Percentile(const std::vector<double>& sorted, double p);
-
 // One side of a cell, summed over its rounds.
 class CellTotal {
  public:
@@ -309,18 +302,6 @@ class CellTotal {
   CpuShare cpu_seconds_;  // seconds, summed
   double committed_ = 0, commits_ = 0;
 };
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
 
 // Keeps `concurrency` Store calls in flight (gRPC's callback API: each answer starts the next
 // call) until `seconds` pass or `max_messages` were sent. A real caller sits on another machine;
@@ -444,8 +425,7 @@ int Main(int argc, char** argv) {
                  "and 64)]\n";
     return 2;
   }
-  std::printf("nproc: %ld (hardware threads: %u)\n", sysconf(_SC_NPROCESSORS_ONLN),
-              std::thread::hardware_concurrency());
+  PrintMachine();
   std::printf(
       "per cell and side: %g s or %ld stores, in %d alternating rounds; %d users, ~%zu-byte "
       "requests\n",
@@ -551,10 +531,5 @@ int Main(int argc, char** argv) {
 }  // namespace dims::testing
 
 int main(int argc, char** argv) {
-  try {
-    return dims::testing::Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "storage_bench: " << e.what() << "\n";
-    return 1;
-  }
+  return dims::testing::RunBenchmark("storage_bench", dims::testing::Main, argc, argv);
 }

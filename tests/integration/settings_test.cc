@@ -202,23 +202,11 @@ class SettingsClient {
   template <typename Req, typename Resp>
   using Method = grpc::Status (v1::Settings::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
 
-  // One unary call; `detail` receives the "dims-error-bin" ErrorDetail (cleared when the
-  // answer carries none).
+  // One unary call; `detail` receives the "dims-error-bin" ErrorDetail (see CallWithDeadline).
   template <typename Req, typename Resp>
   grpc::Status Call(Method<Req, Resp> method, const Req& request, Resp* response,
                     v1::ErrorDetail* detail = nullptr, std::chrono::milliseconds timeout = 10s) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout);
-    grpc::Status status = (stub_.get()->*method)(&context, request, response);
-    if (detail) {
-      detail->Clear();
-      const auto& trailers = context.GetServerTrailingMetadata();
-      auto it = trailers.find("dims-error-bin");
-      if (it != trailers.end()) {
-        detail->ParseFromArray(it->second.data(), static_cast<int>(it->second.size()));
-      }
-    }
-    return status;
+    return CallWithDeadline(*stub_, method, request, response, detail, nullptr, timeout);
   }
 
   grpc::Status Publish(const v1::SettingsPublishRequest& request,

@@ -133,15 +133,14 @@ class SipEdgeTest : public ::testing::Test {
   }
 
   dims::v1::SettingsGetResponse Settings(const std::string& aor) {
-    auto channel = grpc::CreateChannel(stack_.endpoints("settings").grpc_address(),
-                                       grpc::InsecureChannelCredentials());
-    auto stub = dims::v1::Settings::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 5s);
+    auto stub =
+        dims::v1::Settings::NewStub(NewChannel(stack_.endpoints("settings").grpc_address()));
     dims::v1::SettingsGetRequest request;
     request.mutable_aor()->set_uri(aor);
     dims::v1::SettingsGetResponse response;
-    EXPECT_TRUE(stub->Get(&context, request, &response).ok());
+    grpc::Status status = CallWithDeadline(*stub, &dims::v1::Settings::Stub::Get, request,
+                                           &response, nullptr, nullptr, 5s);
+    EXPECT_TRUE(status.ok()) << Describe(status);
     return response;
   }
 

@@ -93,25 +93,6 @@ bool IdNumberLess(const std::string& a, const std::string& b) {
   return da.size() != db.size() ? da.size() < db.size() : da < db;
 }
 
-// Sum of every sample of a metric (any labels) on a Prometheus text page.
-std::optional<double> MetricSum(const std::string& page, const std::string& name) {
-  std::istringstream in(page);
-  std::string line;
-  std::optional<double> sum;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
-    char next = line[name.size()];
-    if (next != ' ' && next != '{') continue;
-    // The value follows the name or the closing brace of the labels (a timestamp may follow).
-    std::istringstream fields(next == '{' ? line.substr(line.rfind('}') + 1)
-                                          : line.substr(name.size()));
-    double value = 0;
-    if (!(fields >> value)) continue;
-    sum = sum.value_or(0) + value;
-  }
-  return sum;
-}
-
 // ---------------------------------------------------------------------------------------
 // A Storage client whose every call carries a deadline
 // ---------------------------------------------------------------------------------------
@@ -124,24 +105,12 @@ class StorageClient {
   template <typename Req, typename Resp>
   using Method = grpc::Status (v1::Storage::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
 
-  // One unary call; `detail` receives the "dims-error-bin" ErrorDetail (cleared when the
-  // answer carries none, `has_detail` says whether it did).
+  // One unary call; `detail` receives the "dims-error-bin" ErrorDetail (see CallWithDeadline).
   template <typename Req, typename Resp>
   grpc::Status Call(Method<Req, Resp> method, const Req& request, Resp* response,
                     v1::ErrorDetail* detail = nullptr, bool* has_detail = nullptr,
                     std::chrono::milliseconds timeout = 10s) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout);
-    grpc::Status status = (stub_.get()->*method)(&context, request, response);
-    if (detail) detail->Clear();
-    if (has_detail) *has_detail = false;
-    const auto& trailers = context.GetServerTrailingMetadata();
-    auto it = trailers.find("dims-error-bin");
-    if (it != trailers.end()) {
-      if (detail) detail->ParseFromArray(it->second.data(), static_cast<int>(it->second.size()));
-      if (has_detail) *has_detail = true;
-    }
-    return status;
+    return CallWithDeadline(*stub_, method, request, response, detail, has_detail, timeout);
   }
 
   grpc::Status Store(const v1::StorageStoreRequest& request, v1::StorageStoreResponse* response,

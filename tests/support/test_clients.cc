@@ -5,12 +5,6 @@
 
 namespace dims::testing {
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
 std::string CodeName(grpc::StatusCode code) {
   static const std::map<grpc::StatusCode, std::string> names = {
       {grpc::StatusCode::OK, "OK"},

@@ -4,17 +4,38 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "dims/v1/common.pb.h"
 #include "dims/v1/delivery.pb.h"
+#include "dims_stack.h"  // NewChannel
 
 namespace dims::testing {
 
-// A channel with a connection of its own (not shared with other channels to the address).
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address);
+// One unary call of `stub` with a deadline of `timeout`. `detail` receives the
+// "dims-error-bin" ErrorDetail (cleared when the answer carries none; `has_detail` says
+// whether it did).
+template <typename Stub, typename Req, typename Resp>
+grpc::Status CallWithDeadline(Stub& stub,
+                              grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                              const Req& request, Resp* response, dims::v1::ErrorDetail* detail,
+                              bool* has_detail, std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  grpc::Status status = (stub.*method)(&context, request, response);
+  if (detail) detail->Clear();
+  if (has_detail) *has_detail = false;
+  const auto& trailers = context.GetServerTrailingMetadata();
+  if (auto it = trailers.find("dims-error-bin"); it != trailers.end()) {
+    if (detail) detail->ParseFromArray(it->second.data(), static_cast<int>(it->second.size()));
+    if (has_detail) *has_detail = true;
+  }
+  return status;
+}
 
 // "INVALID_ARGUMENT"
 std::string CodeName(grpc::StatusCode code);

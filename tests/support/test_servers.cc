@@ -374,6 +374,24 @@ std::optional<std::string> HttpGet(int port, const std::string& path) {
   return response.substr(header_end + 4);
 }
 
+std::optional<double> MetricSum(const std::string& page, const std::string& name) {
+  std::istringstream in(page);
+  std::string line;
+  std::optional<double> sum;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
+    char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    // The value follows the name or the closing brace of the labels (a timestamp may follow).
+    std::istringstream fields(next == '{' ? line.substr(line.rfind('}') + 1)
+                                          : line.substr(name.size()));
+    double value = 0;
+    if (!(fields >> value)) continue;
+    sum = sum.value_or(0) + value;
+  }
+  return sum;
+}
+
 bool IsValidPrometheusText(const std::string& text, std::string* error) {
   static const std::regex kHelp(R"(^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$)");
   static const std::regex kType(
