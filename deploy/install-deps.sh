@@ -9,6 +9,7 @@ PACKAGES=(
   # libraries (docs/dependencies.md says why each)
   libsofia-sip-ua-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libhiredis-dev libpqxx-dev prometheus-cpp-dev libgtest-dev libgmock-dev libexpat1-dev
+  libjemalloc-dev
   # servers and peers used by the local stack and the tests
   redis-server postgresql sip-tester
   # small tools the scripts use

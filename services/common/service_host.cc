@@ -1,6 +1,5 @@
 #include "service_host.h"
 
-#include <absl/synchronization/mutex.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -13,6 +12,7 @@
 #include <map>
 
 #include "grpc_client.h"
+#include "grpc_process.h"
 #include "log.h"
 #include "version.h"
 
@@ -69,9 +69,7 @@ std::unique_ptr<ServiceHost> ServiceHost::Create(ServiceSpec spec, int argc, cha
   sigset_t stop = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a peer closing a socket must not kill the service
-  // Debian's Abseil keeps absl::Mutex's lock-order graph (deadlock detection) on, and gRPC
-  // takes such mutexes on every call: a cost paid per RPC for a debugging aid.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  ApplyGrpcProcessSettings();
 
   std::vector<ConfigOption> options = CommonOptions(spec);
   options.insert(options.end(), spec.options.begin(), spec.options.end());

@@ -40,10 +40,9 @@ class PostgresDeferredStore : public DeferredStore {
       const std::function<std::string(const std::string&)>& rewrite) override;
 
  private:
-  std::pair<std::vector<StoreOutcome>, size_t> Write(pqxx::work& tx,
-                                                     const std::vector<NewMessage>& batch,
-                                                     const std::vector<size_t>& accepted,
-                                                     const std::vector<int64_t>& versions);
+  std::vector<StoreOutcome> Write(pqxx::work& tx, const std::vector<NewMessage>& batch,
+                                  const std::vector<size_t>& accepted,
+                                  const std::vector<int64_t>& versions);
   std::optional<std::vector<StoreOutcome>> TryStoreFast(pqxx::connection& c,
                                                         const std::vector<NewMessage>& batch);
   std::vector<StoreOutcome> StoreCarefully(pqxx::connection& c,

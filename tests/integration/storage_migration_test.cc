@@ -52,6 +52,22 @@ TEST(StorageMigrationTest, ADatabaseAtVersion1IsBroughtForwardAndItsWaitingEvent
   pqxx::work tx(c);
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM event_outbox")[0].as<int>(), 2);
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM event_outbox_rows")[0].as<int>(), 0);
+
+  // Large values are compressed with lz4 where the server has it ('l'), else as before ('').
+  bool has_lz4 = tx.exec1(
+                       "SELECT 'lz4' = ANY (enumvals) FROM pg_settings "
+                       "WHERE name = 'default_toast_compression'")[0]
+                     .as<bool>();
+  for (const char* column : {"deferred_messages.content", "event_outbox_rows.events"}) {
+    std::string table = std::string(column).substr(0, std::string(column).find('.'));
+    std::string name = std::string(column).substr(table.size() + 1);
+    EXPECT_EQ(tx.exec_params1("SELECT attcompression::text FROM pg_attribute "
+                              "WHERE attrelid = $1::regclass AND attname = $2",
+                              table, name)[0]
+                  .as<std::string>(),
+              has_lz4 ? "l" : "")
+        << column;
+  }
   tx.commit();
 
   // Applying again changes nothing.

@@ -10,6 +10,8 @@
 #include <iostream>
 #include <thread>
 
+#include "grpc_process.h"
+
 namespace dims::testing {
 
 bool ParseNumberFlags(int argc, char** argv, const std::map<std::string, NumberFlag>& flags) {
@@ -43,6 +45,7 @@ void PrintMachine() {
 }
 
 int RunBenchmark(const char* name, int (*bench_main)(int, char**), int argc, char** argv) {
+  ApplyGrpcProcessSettings();  // the load generator pays what the services pay per call, no more
   try {
     return bench_main(argc, argv);
   } catch (const std::exception& e) {
