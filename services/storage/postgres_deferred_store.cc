@@ -109,30 +109,62 @@ std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::str
   return rows;
 }
 
-// Adds to the users' counters (creating their rows) and returns the counters before the
-// addition: the fast path of a store locks and counts in one statement.
+// Parses a bigint[] column in text form ("{1,2,3}").
+std::vector<int64_t> Int8sOf(const pqxx::field& f) {
+  std::vector<int64_t> out;
+  std::string text = f.as<std::string>();
+  for (size_t at = 1; at + 1 < text.size();) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size() - 1;
+    out.push_back(std::stoll(text.substr(at, end - at)));
+    at = end + 1;
+  }
+  return out;
+}
+
+// A user's row in the fast path: the counters before this batch, and the numbers drawn for
+// its messages, in ascending order.
+struct UserAdded {
+  UserRow before;
+  std::vector<int64_t> numbers;
+};
+
+// Adds to the users' counters (creating their rows), and returns the counters before the
+// addition and the users' message numbers: the fast path of a store locks, counts and numbers in
+// one statement. The numbers are drawn once the user's row is locked (RETURNING runs on the
+// locked row), so a later store for the same user draws its numbers only after this
+// transaction ended: per user, numbers grow in arrival order.
 constexpr const char* kAddToUsers =
     "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
     "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) ORDER BY 1 "
     "ON CONFLICT (recipient_aor) DO UPDATE SET message_count = u.message_count + "
     "EXCLUDED.message_count, total_bytes = u.total_bytes + EXCLUDED.total_bytes, "
     "version = u.version + EXCLUDED.version "
-    "RETURNING recipient_aor, message_count, total_bytes, version, notified_version";
+    "RETURNING recipient_aor, message_count, total_bytes, version, notified_version, "
+    "ARRAY(SELECT nextval('deferred_message_number') FROM generate_series(1, "
+    "($2::bigint[])[array_position($1::text[], u.recipient_aor)]))";
 
-std::map<std::string, UserRow> AddToUsers(pqxx::work& tx,
-                                          const std::map<std::string, UserRow>& added) {
+std::map<std::string, UserAdded> AddToUsers(pqxx::work& tx,
+                                            const std::map<std::string, UserRow>& added) {
   tx.conn().prepare("add_to_users", kAddToUsers);
   auto columns = CountersOf(added);
-  std::map<std::string, UserRow> before;
+  std::map<std::string, UserAdded> rows;
   for (const auto& r :
        tx.exec_prepared("add_to_users", columns.users.Param(), columns.messages.Param(),
                         columns.bytes.Param(), columns.versions.Param())) {
     auto user = r[0].as<std::string>();
     const UserRow& add = added.at(user);
-    before[user] = {r[1].as<int64_t>() - add.messages, r[2].as<int64_t>() - add.bytes,
-                    r[3].as<int64_t>() - add.version, r[4].as<int64_t>()};
+    UserAdded& row = rows[user];
+    row.before = {r[1].as<int64_t>() - add.messages, r[2].as<int64_t>() - add.bytes,
+                  r[3].as<int64_t>() - add.version, r[4].as<int64_t>()};
+    row.numbers = Int8sOf(r[5]);
+    std::sort(row.numbers.begin(), row.numbers.end());
+    if (row.numbers.size() != static_cast<size_t>(add.messages)) {
+      throw std::runtime_error("add_to_users drew " + std::to_string(row.numbers.size()) +
+                               " numbers for " + std::to_string(add.messages) + " messages");
+    }
   }
-  return before;
+  return rows;
 }
 
 // Writes the counters of users whose rows this transaction locked.
@@ -209,21 +241,32 @@ constexpr const char* kStoreAll =
     ")"
     "INSERT INTO event_outbox_rows (events) VALUES ($20::bytea)";
 
+// Numbers for the careful path, whose users' rows are locked already.
 constexpr const char* kNumbers =
     "SELECT nextval('deferred_message_number') FROM generate_series(1, $1)";
 
+// `count` numbers, in the order they were drawn.
+std::vector<int64_t> DrawNumbers(pqxx::work& tx, size_t count) {
+  tx.conn().prepare("numbers", kNumbers);
+  std::vector<int64_t> numbers;
+  for (const auto& r : tx.exec_prepared("numbers", static_cast<int64_t>(count))) {
+    numbers.push_back(r[0].as<int64_t>());
+  }
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
+}
+
 }  // namespace
 
-// Writes the messages of `batch` chosen by `accepted` (at `versions`; the user counters are
-// the caller's) with one statement: rows and outbox events. Returns their outcomes in
-// `accepted` order; a message stored before fails it with pqxx::unique_violation.
+// Writes the messages of `batch` chosen by `accepted` (at `versions` and `numbers`, indexed like
+// `batch`; the user counters are the caller's) with one statement: rows and outbox events.
+// Returns their outcomes in `accepted` order; a message stored before fails it with
+// pqxx::unique_violation.
 std::vector<StoreOutcome> PostgresDeferredStore::Write(pqxx::work& tx,
                                                        const std::vector<NewMessage>& batch,
                                                        const std::vector<size_t>& accepted,
-                                                       const std::vector<int64_t>& versions) {
-  tx.conn().prepare("numbers", kNumbers);
-  auto numbered = tx.exec_prepared("numbers", static_cast<int64_t>(accepted.size()));
-
+                                                       const std::vector<int64_t>& versions,
+                                                       const std::vector<int64_t>& numbers) {
   using E = PgArray::Element;
   PgArray r(E::kText), number(E::kInt8), id(E::kText), kind(E::kInt2), received(E::kInt8),
       expires(E::kInt8), version(E::kInt8), call(E::kText), cseq(E::kInt8), msrp(E::kText),
@@ -234,8 +277,7 @@ std::vector<StoreOutcome> PostgresDeferredStore::Write(pqxx::work& tx,
   for (size_t k = 0; k < accepted.size(); ++k) {
     const auto& m = batch[accepted[k]];
     int64_t v = versions[accepted[k]];
-    // nextval ran in generate_series order, so numbers grow in arrival order.
-    int64_t n = numbered[static_cast<pqxx::result::size_type>(k)][0].as<int64_t>();
+    int64_t n = numbers[accepted[k]];
     std::string message_id = FormatMessageId(n, store_host_);
     r.Add(m.recipient);
     number.Add(n);
@@ -295,20 +337,23 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
   pqxx::work tx(c);
   auto rows = AddToUsers(tx, added);
   std::vector<size_t> all(batch.size());
-  std::vector<int64_t> versions(batch.size());
+  std::vector<int64_t> versions(batch.size()), numbers(batch.size());
+  std::map<std::string, size_t> numbers_taken;
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& m = batch[i];
-    UserRow& row = rows[m.recipient];
+    UserAdded& user = rows.at(m.recipient);
+    UserRow& row = user.before;
     if (ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) return std::nullopt;
     row.messages += 1;
     row.bytes += m.size_bytes;
     row.version += 1;
     versions[i] = row.version;
+    numbers[i] = user.numbers[numbers_taken[m.recipient]++];  // the batch is in arrival order
     all[i] = i;
   }
   std::vector<StoreOutcome> outcomes;
   try {
-    outcomes = Write(tx, batch, all, versions);
+    outcomes = Write(tx, batch, all, versions, numbers);
   } catch (const pqxx::unique_violation&) {
     return std::nullopt;  // a duplicate: tx rolls back
   }
@@ -382,7 +427,10 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreCarefully(
     SaveUsers(tx, rows);
     // The users' rows are locked and their keys looked up: nobody can have stored them since,
     // so no unique_violation can come from here.
-    auto written = Write(tx, batch, accepted, versions);
+    auto drawn = DrawNumbers(tx, accepted.size());
+    std::vector<int64_t> numbers(batch.size());
+    for (size_t k = 0; k < accepted.size(); ++k) numbers[accepted[k]] = drawn[k];
+    auto written = Write(tx, batch, accepted, versions, numbers);
     for (size_t k = 0; k < accepted.size(); ++k) outcomes[accepted[k]] = written[k];
   }
   tx.commit();

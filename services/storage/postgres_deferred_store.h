@@ -42,7 +42,8 @@ class PostgresDeferredStore : public DeferredStore {
  private:
   std::vector<StoreOutcome> Write(pqxx::work& tx, const std::vector<NewMessage>& batch,
                                   const std::vector<size_t>& accepted,
-                                  const std::vector<int64_t>& versions);
+                                  const std::vector<int64_t>& versions,
+                                  const std::vector<int64_t>& numbers);
   std::optional<std::vector<StoreOutcome>> TryStoreFast(pqxx::connection& c,
                                                         const std::vector<NewMessage>& batch);
   std::vector<StoreOutcome> StoreCarefully(pqxx::connection& c,

@@ -1093,7 +1093,9 @@ TEST_F(StorageTest, SixtyFourWritersStoreTenThousandMessagesNoneLostNoneDoubled)
   ASSERT_NO_FATAL_FAILURE(Start({{"DIMS_MAX_USER_MESSAGES", "100000"}}));
   constexpr int kWriters = 64;
   constexpr int kMessages = 10'000;
-  constexpr int kUsers = 100;
+  // Fewer users than writers: batches hold several messages of one user, and the two
+  // committers contend for the same users' rows.
+  constexpr int kUsers = 10;
   constexpr int kChannels = 8;
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   std::vector<std::unique_ptr<StorageClient>> clients;
@@ -1108,6 +1110,7 @@ TEST_F(StorageTest, SixtyFourWritersStoreTenThousandMessagesNoneLostNoneDoubled)
     clients.push_back(std::make_unique<StorageClient>(channel));
   }
   std::vector<std::string> ids(kMessages);
+  std::vector<uint64_t> versions(kMessages);
   std::vector<grpc::Status> failures(kMessages, grpc::Status::OK);
   std::atomic<int> next{0}, ok{0}, failed{0}, duplicates{0};
   std::vector<std::thread> writers;
@@ -1123,6 +1126,7 @@ TEST_F(StorageTest, SixtyFourWritersStoreTenThousandMessagesNoneLostNoneDoubled)
         grpc::Status status = c.Store(request, &response, 30s);
         if (status.ok()) {
           ids[i] = response.message_id();
+          versions[i] = response.store_version();
           ++ok;
           if (response.duplicate()) ++duplicates;
         } else {
@@ -1158,6 +1162,20 @@ TEST_F(StorageTest, SixtyFourWritersStoreTenThousandMessagesNoneLostNoneDoubled)
     total += n;
   }
   EXPECT_EQ(total, kMessages);
+  // Per user, Message-ID numbers grow in the order the stores committed (the store version each
+  // answer carried), although the stores came from 64 writers through concurrent batches.
+  for (int u = 0; u < kUsers; ++u) {
+    std::vector<std::pair<int64_t, uint64_t>> by_number;  // (number, store version)
+    for (int i = u; i < kMessages; i += kUsers) {
+      if (!ids[i].empty()) by_number.emplace_back(std::stoll(ids[i]), versions[i]);
+    }
+    std::sort(by_number.begin(), by_number.end());
+    for (size_t k = 1; k < by_number.size(); ++k) {
+      ASSERT_LT(by_number[k - 1].second, by_number[k].second)
+          << "user load" << u << ": message " << by_number[k].first << " has a higher number but "
+          << "an earlier store version than " << by_number[k - 1].first;
+    }
+  }
   // Every id is stored with its own content (spot check of one user in full).
   std::vector<v1::DeferredMessage> fetched;
   ASSERT_TRUE(client().Fetch(Aor("load7"), &fetched).ok());
