@@ -31,7 +31,9 @@ PgArray& PgArray::Add(std::string_view bytes) {
 }
 
 PgArray& PgArray::Add(int64_t value) {
-  int width = element_ == Element::kInt8 ? 8 : element_ == Element::kInt2 ? 2 : 0;
+  int width = element_ == Element::kInt8 || element_ == Element::kTimestamptz ? 8
+              : element_ == Element::kInt2                                    ? 2
+                                                                              : 0;
   if (width == 0) throw std::logic_error("PgArray: integer added to a text or bytea array");
   if (width == 2 && (value < INT16_MIN || value > INT16_MAX)) {
     throw std::out_of_range("PgArray: value out of int2 range");

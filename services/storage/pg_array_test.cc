@@ -35,6 +35,15 @@ TEST(PgArrayTest, IntegersAreBigEndianOfTheirWidth) {
   EXPECT_EQ(two.size(), 1u);
 }
 
+TEST(PgArrayTest, TimestampsCountFromPostgresEpoch) {
+  EXPECT_EQ(PgArray::Timestamp(946'684'800'000'000), 0);  // 2000-01-01T00:00:00Z
+  EXPECT_EQ(PgArray::Timestamp(0), -946'684'800'000'000);
+  PgArray times(PgArray::Element::kTimestamptz);
+  times.Add(PgArray::Timestamp(946'684'800'000'001));
+  EXPECT_EQ(Bytes(times.Param()), Be32(1) + Be32(0) + Be32(1184) + Be32(1) + Be32(1) + Be32(8) +
+                                      std::string(7, '\0') + "\x01");
+}
+
 TEST(PgArrayTest, EmptyArrayHasNoDimensions) {
   EXPECT_EQ(Bytes(PgArray::Texts({}).Param()), Be32(0) + Be32(0) + Be32(25));
 }

@@ -93,7 +93,7 @@ CounterColumns CountersOf(const std::map<std::string, UserRow>& rows) {
 
 // Locks the users' rows (creating them first) and returns their counters.
 constexpr const char* kLockUsers =
-    "INSERT INTO user_stores AS u (recipient_aor) SELECT r FROM unnest($1::text[]) AS r ORDER BY r "
+    "INSERT INTO user_stores AS u (recipient_aor) SELECT unnest($1::text[]) AS r ORDER BY r "
     "ON CONFLICT (recipient_aor) DO UPDATE SET version = u.version "
     "RETURNING recipient_aor, message_count, total_bytes, version, notified_version";
 
@@ -136,7 +136,8 @@ struct UserAdded {
 // transaction ended: per user, numbers grow in arrival order.
 constexpr const char* kAddToUsers =
     "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) ORDER BY 1 "
+    "SELECT unnest($1::text[]), unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::bigint[]) "
+    "ORDER BY 1 "
     "ON CONFLICT (recipient_aor) DO UPDATE SET message_count = u.message_count + "
     "EXCLUDED.message_count, total_bytes = u.total_bytes + EXCLUDED.total_bytes, "
     "version = u.version + EXCLUDED.version "
@@ -170,7 +171,8 @@ std::map<std::string, UserAdded> AddToUsers(pqxx::work& tx,
 // Writes the counters of users whose rows this transaction locked.
 constexpr const char* kSaveUsers =
     "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) ORDER BY 1 "
+    "SELECT unnest($1::text[]), unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::bigint[]) "
+    "ORDER BY 1 "
     "ON CONFLICT (recipient_aor) DO UPDATE SET message_count = EXCLUDED.message_count, "
     "total_bytes = EXCLUDED.total_bytes, version = EXCLUDED.version";
 
@@ -230,14 +232,13 @@ constexpr const char* kStoreAll =
     " INSERT INTO deferred_messages (recipient_aor, number, message_id, kind, received_at,"
     "  expires_at, stored_version, call_id, cseq, msrp_message_id, from_header, to_header,"
     "  p_asserted_identity, subject, date_header, priority, content_type, size_bytes, content)"
-    " SELECT r, n, id, kind, 'epoch'::timestamptz + rec * interval '1 microsecond',"
-    "  'epoch'::timestamptz + exp * interval '1 microsecond', ver, cid, cseq, msrp, f, t, pai,"
-    "  subj, dt, prio, ct, sz, c"
-    " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::bigint[],"
-    "  $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[],"
-    "  $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],"
-    "  $18::bigint[], $19::bytea[])"
-    "  AS v(r, n, id, kind, rec, exp, ver, cid, cseq, msrp, f, t, pai, subj, dt, prio, ct, sz, c)"
+    // Set-returning functions in the select list run in lockstep (one row per array index)
+    // and stream their rows; unnest in FROM would first copy the whole batch into a tuplestore.
+    " SELECT unnest($1::text[]), unnest($2::bigint[]), unnest($3::text[]), unnest($4::smallint[]),"
+    "  unnest($5::timestamptz[]), unnest($6::timestamptz[]), unnest($7::bigint[]),"
+    "  unnest($8::text[]), unnest($9::bigint[]), unnest($10::text[]), unnest($11::text[]),"
+    "  unnest($12::text[]), unnest($13::text[]), unnest($14::text[]), unnest($15::text[]),"
+    "  unnest($16::text[]), unnest($17::text[]), unnest($18::bigint[]), unnest($19::bytea[])"
     ")"
     "INSERT INTO event_outbox_rows (events) VALUES ($20::bytea)";
 
@@ -268,8 +269,8 @@ std::vector<StoreOutcome> PostgresDeferredStore::Write(pqxx::work& tx,
                                                        const std::vector<int64_t>& versions,
                                                        const std::vector<int64_t>& numbers) {
   using E = PgArray::Element;
-  PgArray r(E::kText), number(E::kInt8), id(E::kText), kind(E::kInt2), received(E::kInt8),
-      expires(E::kInt8), version(E::kInt8), call(E::kText), cseq(E::kInt8), msrp(E::kText),
+  PgArray r(E::kText), number(E::kInt8), id(E::kText), kind(E::kInt2), received(E::kTimestamptz),
+      expires(E::kTimestamptz), version(E::kInt8), call(E::kText), cseq(E::kInt8), msrp(E::kText),
       from(E::kText), to(E::kText), pai(E::kText), subject(E::kText), date(E::kText),
       prio(E::kText), ctype(E::kText), size(E::kInt8), content(E::kBytea);
   std::string events;  // one outbox row
@@ -283,8 +284,8 @@ std::vector<StoreOutcome> PostgresDeferredStore::Write(pqxx::work& tx,
     number.Add(n);
     id.Add(message_id);
     kind.Add(static_cast<int64_t>(m.kind));
-    received.Add(ToMicros(m.received_at));
-    expires.Add(ToMicros(m.expires_at));
+    received.Add(PgArray::Timestamp(ToMicros(m.received_at)));
+    expires.Add(PgArray::Timestamp(ToMicros(m.expires_at)));
     version.Add(v);
     call.Add(m.headers.call_id);
     cseq.Add(m.headers.cseq);
