@@ -122,17 +122,35 @@ double OwnCpuSeconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
+// The machine's CPU time so far from /proc/stat, in clock ticks: idle (with I/O wait), total.
+std::pair<double, double> MachineTicks() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  stat >> cpu;
+  double idle = 0, total = 0, v = 0;
+  for (int field = 0; field < 8 && stat >> v; ++field) {  // user .. steal
+    total += v;
+    if (field == 3 || field == 4) idle += v;  // idle, iowait
+  }
+  return {idle, total};
+}
+
 // CPU spent per stored message during a cell: by this load generator (the gRPC client), by
 // the storage instance, and by PostgreSQL. Unlike the rate, this hardly moves when something
-// else on the machine competes for the cores.
+// else on the machine competes for the cores. Also how much of the machine stayed idle: a side
+// that leaves cores idle is bound by waiting, not by CPU.
 struct CpuShare {
   double client_us = 0, storage_us = 0, postgres_us = 0;
+  double idle_ticks = 0, total_ticks = 0;
+  double idle_percent() const { return total_ticks > 0 ? 100 * idle_ticks / total_ticks : 0; }
 };
 
 CpuShare& operator+=(CpuShare& a, const CpuShare& b) {
   a.client_us += b.client_us;
   a.storage_us += b.storage_us;
   a.postgres_us += b.postgres_us;
+  a.idle_ticks += b.idle_ticks;
+  a.total_ticks += b.total_ticks;
   return a;
 }
 
@@ -143,17 +161,21 @@ class CpuMeter {
         postgres_pid_(postgres),
         client_(OwnCpuSeconds()),
         storage_(CpuSeconds(storage, false)),
-        postgres_(CpuSeconds(postgres, true)) {}
+        postgres_(CpuSeconds(postgres, true)),
+        machine_(MachineTicks()) {}
 
-  // CPU seconds spent since the meter was made.
+  // CPU seconds spent since the meter was made (and the machine's ticks).
   CpuShare Spent() const {
+    auto [idle, total] = MachineTicks();
     return {OwnCpuSeconds() - client_, CpuSeconds(storage_pid_, false) - storage_,
-            CpuSeconds(postgres_pid_, true) - postgres_};
+            CpuSeconds(postgres_pid_, true) - postgres_, idle - machine_.first,
+            total - machine_.second};
   }
 
  private:
   pid_t storage_pid_, postgres_pid_;
   double client_, storage_, postgres_;
+  std::pair<double, double> machine_;
 };
 
 // A dims-storage instance of its own, on the shared Redis and PostgreSQL.
@@ -292,7 +314,7 @@ class CellTotal {
     if (r.ok > 0) {
       double n = static_cast<double>(r.ok) / 1e6;
       r.cpu = {cpu_seconds_.client_us / n, cpu_seconds_.storage_us / n,
-               cpu_seconds_.postgres_us / n};
+               cpu_seconds_.postgres_us / n, cpu_seconds_.idle_ticks, cpu_seconds_.total_ticks};
     }
     return r;
   }
@@ -511,12 +533,15 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  std::printf("\nCPU microseconds per stored message (client = this load generator)\n");
-  std::printf("%11s | %28s | %28s\n", "concurrency", "batched client/storage/pg",
-              "unbatched client/storage/pg");
+  std::printf(
+      "\nCPU microseconds per stored message (client = this load generator), and the share of "
+      "the machine's CPU left idle\n");
+  std::printf("%11s | %28s | %6s | %28s | %6s\n", "concurrency", "batched client/storage/pg",
+              "idle", "unbatched client/storage/pg", "idle");
   for (const auto& [concurrency, b, u] : cpu_rows) {
-    std::printf("%11d | %8.0f %8.0f %8.0f   | %8.0f %8.0f %8.0f\n", concurrency, b.client_us,
-                b.storage_us, b.postgres_us, u.client_us, u.storage_us, u.postgres_us);
+    std::printf("%11d | %8.0f %8.0f %8.0f   | %5.0f%% | %8.0f %8.0f %8.0f   | %5.0f%%\n",
+                concurrency, b.client_us, b.storage_us, b.postgres_us, b.idle_percent(),
+                u.client_us, u.storage_us, u.postgres_us, u.idle_percent());
   }
   for (auto& instance : instances) {
     if (!instance->process().running()) {
