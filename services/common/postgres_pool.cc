@@ -52,6 +52,8 @@ bool PostgresPool::IsConnectionLost(const pqxx::sql_error& e) {
   return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
 }
 
+bool PostgresPool::IsStaleStatement(const pqxx::sql_error& e) { return e.sqlstate() == "0A000"; }
+
 bool PostgresPool::Ping() {
   try {
     return WithConnection([](pqxx::connection& c) {

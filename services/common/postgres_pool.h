@@ -32,7 +32,7 @@ class PostgresPool {
       lease.Discard();
       throw;
     } catch (const pqxx::sql_error& e) {
-      if (IsConnectionLost(e)) lease.Discard();
+      if (IsConnectionLost(e) || IsStaleStatement(e)) lease.Discard();
       throw;
     }
   }
@@ -40,6 +40,10 @@ class PostgresPool {
   // True for errors that mean the server or the connection went away (SQLSTATE classes 08
   // and 57P: connection exception, operator intervention such as a shutdown).
   static bool IsConnectionLost(const pqxx::sql_error& e);
+  // True when a statement this connection prepared no longer fits the schema (SQLSTATE 0A000,
+  // "cached plan must not change result type": a migration changed a column it returns). The
+  // connection is dropped, so that the next use prepares its statements afresh.
+  static bool IsStaleStatement(const pqxx::sql_error& e);
 
   // True when "SELECT 1" succeeds.
   bool Ping();

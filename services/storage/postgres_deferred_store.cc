@@ -209,6 +209,10 @@ auto PostgresDeferredStore::Run(Fn&& fn) -> decltype(fn(std::declval<pqxx::conne
     if (PostgresPool::IsConnectionLost(e)) {
       throw StoreUnavailable(std::string("database went away: ") + e.what());
     }
+    if (PostgresPool::IsStaleStatement(e)) {
+      throw StoreUnavailable(std::string("schema changed under a prepared statement, retry: ") +
+                             e.what());
+    }
     throw;
   }
 }
@@ -246,7 +250,7 @@ constexpr const char* kStoreAll =
 constexpr const char* kNumbers =
     "SELECT nextval('deferred_message_number') FROM generate_series(1, $1)";
 
-// `count` numbers, in the order they were drawn.
+// `count` fresh numbers, ascending.
 std::vector<int64_t> DrawNumbers(pqxx::work& tx, size_t count) {
   tx.conn().prepare("numbers", kNumbers);
   std::vector<int64_t> numbers;

@@ -982,6 +982,41 @@ TEST_F(StorageTest, ExpiredMessagesArePurgedInTheBackgroundAndCounted) {
   EXPECT_TRUE(announced) << "no store_changed (EXPIRED) event naming the expired message";
 }
 
+// A migration that changes a column a prepared statement returns (its type or collation) makes
+// PostgreSQL refuse that statement on every connection that prepared it ("cached plan must not
+// change result type"). Each such connection costs one UNAVAILABLE, which callers retry, and is
+// replaced; stores never keep failing.
+TEST_F(StorageTest, AColumnChangedUnderPreparedStatementsCostsAtMostOneRetryPerConnection) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  for (int i = 0; i < 20; ++i) MustStore(StoreRequest(Aor("before" + std::to_string(i)), "b"));
+  {
+    pqxx::connection c(stack_.postgres().dsn());
+    pqxx::work tx(c);
+    tx.exec("ALTER TABLE user_stores ALTER COLUMN recipient_aor TYPE text COLLATE \"C\"");
+    tx.commit();
+  }
+  constexpr int kPoolSize = 8;  // the service's default --postgres-pool-size
+  int failures = 0, successes_in_a_row = 0, stored = 0;
+  for (int i = 0; i < 200 && successes_in_a_row < 20; ++i) {
+    v1::StorageStoreResponse response;
+    grpc::Status status =
+        client().Store(StoreRequest(Aor("after" + std::to_string(i)), "a"), &response);
+    if (status.ok()) {
+      ++successes_in_a_row;
+      ++stored;
+      continue;
+    }
+    successes_in_a_row = 0;
+    ++failures;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(status);
+  }
+  EXPECT_EQ(successes_in_a_row, 20) << failures << " stores failed";
+  EXPECT_LE(failures, kPoolSize);
+  int found = 0;
+  for (int i = 0; i < 200; ++i) found += client().Count(Aor("after" + std::to_string(i))) > 0;
+  EXPECT_EQ(found, stored) << "an answered store is missing, or a refused one was stored";
+}
+
 // ---------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------
