@@ -113,10 +113,17 @@ std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::str
 std::vector<int64_t> Int8sOf(const pqxx::field& f) {
   std::vector<int64_t> out;
   std::string text = f.as<std::string>();
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+    throw std::runtime_error("not a bigint[] in text form: " + text);
+  }
   for (size_t at = 1; at + 1 < text.size();) {
     size_t end = text.find(',', at);
     if (end == std::string::npos) end = text.size() - 1;
-    out.push_back(std::stoll(text.substr(at, end - at)));
+    try {
+      out.push_back(std::stoll(text.substr(at, end - at)));
+    } catch (const std::exception&) {
+      throw std::runtime_error("not a bigint[] in text form: " + text);
+    }
     at = end + 1;
   }
   return out;
