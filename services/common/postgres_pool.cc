@@ -1,6 +1,7 @@
 #include "postgres_pool.h"
 
 #include <cstdlib>
+#include <string_view>
 
 namespace dims {
 
@@ -52,7 +53,13 @@ bool PostgresPool::IsConnectionLost(const pqxx::sql_error& e) {
   return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
 }
 
-bool PostgresPool::IsStaleStatement(const pqxx::sql_error& e) { return e.sqlstate() == "0A000"; }
+bool PostgresPool::IsStaleStatement(const pqxx::sql_error& e) {
+  // 0A000 is "feature not supported" in general (Citus uses it for queries it cannot
+  // distribute, where a new connection would not help): the message narrows it down.
+  return e.sqlstate() == "0A000" &&
+         std::string_view(e.what()).find("cached plan must not change result type") !=
+             std::string_view::npos;
+}
 
 bool PostgresPool::Ping() {
   try {

@@ -41,8 +41,9 @@ class PostgresPool {
   // and 57P: connection exception, operator intervention such as a shutdown).
   static bool IsConnectionLost(const pqxx::sql_error& e);
   // True when a statement this connection prepared no longer fits the schema (SQLSTATE 0A000,
-  // "cached plan must not change result type": a migration changed a column it returns). The
-  // connection is dropped, so that the next use prepares its statements afresh.
+  // "cached plan must not change result type": a migration changed a column it returns; the
+  // message is matched too, so a server whose messages are translated keeps the connection).
+  // The connection is dropped, so that the next use prepares its statements afresh.
   static bool IsStaleStatement(const pqxx::sql_error& e);
 
   // True when "SELECT 1" succeeds.

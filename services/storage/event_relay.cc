@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <thread>
 
 #include "bus_event.h"
@@ -21,6 +22,17 @@ constexpr int kRowsPerRelay = 20;
 constexpr size_t kCommandsPerPipeline = 500;
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 constexpr auto kGatherTime = std::chrono::milliseconds(20);
+
+// Takes the oldest rows of an outbox table (by id) that no other relay holds, deletes them in one
+// statement by row address, and returns `columns` of them oldest first, so that the stream gets
+// the events in commit order. A Redis failure rolls the delete back.
+pqxx::result TakeOldest(pqxx::work& tx, const std::string& table, const std::string& columns) {
+  return tx.exec_params("WITH taken AS (DELETE FROM " + table + " WHERE ctid = ANY(ARRAY(" +
+                            " SELECT ctid FROM " + table +
+                            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING " + columns +
+                            ") SELECT * FROM taken ORDER BY id",
+                        kRowsPerRelay);
+}
 
 }  // namespace
 
@@ -61,22 +73,10 @@ size_t EventRelay::PublishBatch() {
     // Events of replicas older than migration 0002 first: they were written before these.
     std::vector<std::vector<std::string>> commands;
     size_t legacy = DrainLegacyOutbox(tx, commands);
-    // Takes the oldest outbox rows and deletes them in one statement, by row address; a Redis
-    // failure rolls the delete back.
-    auto rows = tx.exec_params(
-        "DELETE FROM event_outbox_rows WHERE ctid = ANY(ARRAY("
-        " SELECT ctid FROM event_outbox_rows ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-        "RETURNING id, events",
-        kRowsPerRelay);
-    // RETURNING has no order; the stream gets the events in the order they were committed.
-    std::vector<std::pair<int64_t, std::string>> ordered;
-    ordered.reserve(rows.size());
+    auto rows = TakeOldest(tx, "event_outbox_rows", "id, events");
     for (const auto& r : rows) {
-      ordered.emplace_back(r[0].as<int64_t>(), pqxx::binarystring(r[1]).str());
-    }
-    std::sort(ordered.begin(), ordered.end());
-    for (const auto& [id, row] : ordered) {
-      auto events = ReadOutboxRow(row);
+      auto id = r[0].as<int64_t>();
+      auto events = ReadOutboxRow(pqxx::binarystring(r[1]).str());
       if (!events) {
         // Written by this code in a committed transaction: cannot happen short of corruption.
         // Keeping the row would stop the relay for good; it is dropped, loudly.
@@ -88,8 +88,9 @@ size_t EventRelay::PublishBatch() {
     }
     for (size_t from = 0; from < commands.size(); from += kCommandsPerPipeline) {
       size_t to = std::min(commands.size(), from + kCommandsPerPipeline);
-      std::vector<std::vector<std::string>> chunk(commands.begin() + static_cast<long>(from),
-                                                  commands.begin() + static_cast<long>(to));
+      std::vector<std::vector<std::string>> chunk(
+          std::make_move_iterator(commands.begin() + static_cast<long>(from)),
+          std::make_move_iterator(commands.begin() + static_cast<long>(to)));
       for (const auto& reply : redis_->Pipeline(chunk)) {
         if (reply->type == REDIS_REPLY_ERROR) {
           throw RedisError("XADD refused: " + std::string(reply->str, reply->len));
@@ -97,7 +98,7 @@ size_t EventRelay::PublishBatch() {
       }
     }
     tx.commit();  // also when every row taken was unreadable: they must not come back
-    published_->Increment(static_cast<double>(commands.size()));
+    published_->Increment(static_cast<double>(commands.size()));  // moved from, still sized
     return std::max(rows.size(), legacy);
   });
 }
@@ -115,19 +116,11 @@ size_t EventRelay::DrainLegacyOutbox(pqxx::work& tx,
     if (tables[1].as<bool>()) legacy_outbox_ = false;
     return 0;
   }
-  auto rows = tx.exec_params(
-      "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY("
-      " SELECT ctid FROM event_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-      "RETURNING id, recipient_aor, event_type, payload",
-      kRowsPerRelay);
-  std::vector<std::pair<int64_t, std::vector<std::string>>> ordered;
+  auto rows = TakeOldest(tx, "event_outbox", "id, recipient_aor, event_type, payload");
   for (const auto& r : rows) {
-    ordered.emplace_back(r[0].as<int64_t>(),
-                         AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
-                                            pqxx::binarystring(r[3]).str()));
+    commands.push_back(AppendEventCommand(r[1].as<std::string>(), r[2].as<std::string>(),
+                                          pqxx::binarystring(r[3]).str()));
   }
-  std::sort(ordered.begin(), ordered.end());
-  for (auto& [id, command] : ordered) commands.push_back(std::move(command));
   return rows.size();
 }
 

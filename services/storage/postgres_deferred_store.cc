@@ -69,8 +69,9 @@ DedupeKey KeyOf(const NewMessage& m) {
 
 using UserRow = UserStoreRow;
 
-// Every statement on user_stores goes through its primary key as an ON CONFLICT arbiter: the
-// planner has no choice to make, so no plan (however stale its statistics) scans the table.
+// Every batched statement on user_stores (a set of users given as an array) goes through its
+// primary key as an ON CONFLICT arbiter: the planner has no choice to make, so no plan (however
+// stale its statistics) scans the table.
 // Rows are taken in a fixed order, so that two transactions touching the same users never
 // deadlock.
 
@@ -109,38 +110,29 @@ std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::str
   return rows;
 }
 
-// Parses a bigint[] column in text form ("{1,2,3}").
+// The values of a bigint[] column.
 std::vector<int64_t> Int8sOf(const pqxx::field& f) {
   std::vector<int64_t> out;
-  std::string text = f.as<std::string>();
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
-    throw std::runtime_error("not a bigint[] in text form: " + text);
-  }
-  for (size_t at = 1; at + 1 < text.size();) {
-    size_t end = text.find(',', at);
-    if (end == std::string::npos) end = text.size() - 1;
-    try {
-      out.push_back(std::stoll(text.substr(at, end - at)));
-    } catch (const std::exception&) {
-      throw std::runtime_error("not a bigint[] in text form: " + text);
-    }
-    at = end + 1;
+  auto parser = f.as_array();
+  for (auto step = parser.get_next(); step.first != pqxx::array_parser::done;
+       step = parser.get_next()) {
+    if (step.first == pqxx::array_parser::string_value) out.push_back(std::stoll(step.second));
   }
   return out;
 }
 
-// A user's row in the fast path: the counters before this batch, and the numbers drawn for
-// its messages, in ascending order.
+// A user's row after AddToUsers: the counters before the addition, and the numbers drawn for
+// the added messages, in ascending order.
 struct UserAdded {
   UserRow before;
   std::vector<int64_t> numbers;
 };
 
 // Adds to the users' counters (creating their rows), and returns the counters before the
-// addition and the users' message numbers: the fast path of a store locks, counts and numbers in
-// one statement. The numbers are drawn once the user's row is locked (RETURNING runs on the
-// locked row), so a later store for the same user draws its numbers only after this
-// transaction ended: per user, numbers grow in arrival order.
+// addition and the users' message numbers: a store locks (unless the careful path did already),
+// counts and numbers in one statement. The numbers are drawn once the user's row is locked
+// (RETURNING runs on the locked row), so a later store for the same user draws its numbers only
+// after this transaction ended: per user, numbers grow in arrival order.
 constexpr const char* kAddToUsers =
     "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
     "SELECT unnest($1::text[]), unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::bigint[]) "
@@ -175,6 +167,20 @@ std::map<std::string, UserAdded> AddToUsers(pqxx::work& tx,
   return rows;
 }
 
+// The drawn numbers handed to the messages of `batch` at `indices` (in arrival order), each the
+// next of its user's; indexed like `batch`.
+std::vector<int64_t> AssignNumbers(const std::vector<NewMessage>& batch,
+                                   const std::vector<size_t>& indices,
+                                   const std::map<std::string, UserAdded>& users) {
+  std::vector<int64_t> numbers(batch.size());
+  std::map<std::string, size_t> taken;
+  for (size_t i : indices) {
+    const auto& user = batch[i].recipient;
+    numbers[i] = users.at(user).numbers.at(taken[user]++);
+  }
+  return numbers;
+}
+
 // Writes the counters of users whose rows this transaction locked.
 constexpr const char* kSaveUsers =
     "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
@@ -190,12 +196,10 @@ void SaveUsers(pqxx::work& tx, const std::map<std::string, UserRow>& rows) {
                    columns.bytes.Param(), columns.versions.Param());
 }
 
-void AppendEvents(pqxx::work& tx, const std::vector<std::string>& users,
-                  const std::vector<std::string>& types, const std::vector<std::string>& payloads) {
-  if (users.empty()) return;
-  std::string row;
-  for (size_t i = 0; i < users.size(); ++i) AppendOutboxEvent(row, users[i], types[i], payloads[i]);
-  tx.exec_params("INSERT INTO event_outbox_rows (events) VALUES ($1)", pqxx::binarystring(row));
+// Writes the events of a transaction (an outbox row built with AppendOutboxEvent), if any.
+void InsertOutboxRow(pqxx::work& tx, const std::string& events) {
+  if (events.empty()) return;
+  tx.exec_params("INSERT INTO event_outbox_rows (events) VALUES ($1)", pqxx::binarystring(events));
 }
 
 }  // namespace
@@ -252,21 +256,6 @@ constexpr const char* kStoreAll =
     "  unnest($16::text[]), unnest($17::text[]), unnest($18::bigint[]), unnest($19::bytea[])"
     ")"
     "INSERT INTO event_outbox_rows (events) VALUES ($20::bytea)";
-
-// Numbers for the careful path, whose users' rows are locked already.
-constexpr const char* kNumbers =
-    "SELECT nextval('deferred_message_number') FROM generate_series(1, $1)";
-
-// `count` fresh numbers, ascending.
-std::vector<int64_t> DrawNumbers(pqxx::work& tx, size_t count) {
-  tx.conn().prepare("numbers", kNumbers);
-  std::vector<int64_t> numbers;
-  for (const auto& r : tx.exec_prepared("numbers", static_cast<int64_t>(count))) {
-    numbers.push_back(r[0].as<int64_t>());
-  }
-  std::sort(numbers.begin(), numbers.end());
-  return numbers;
-}
 
 }  // namespace
 
@@ -349,20 +338,18 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
   pqxx::work tx(c);
   auto rows = AddToUsers(tx, added);
   std::vector<size_t> all(batch.size());
-  std::vector<int64_t> versions(batch.size()), numbers(batch.size());
-  std::map<std::string, size_t> numbers_taken;
+  std::vector<int64_t> versions(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& m = batch[i];
-    UserAdded& user = rows.at(m.recipient);
-    UserRow& row = user.before;
+    UserRow& row = rows.at(m.recipient).before;
     if (ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) return std::nullopt;
     row.messages += 1;
     row.bytes += m.size_bytes;
     row.version += 1;
     versions[i] = row.version;
-    numbers[i] = user.numbers[numbers_taken[m.recipient]++];  // the batch is in arrival order
     all[i] = i;
   }
+  auto numbers = AssignNumbers(batch, all, rows);
   std::vector<StoreOutcome> outcomes;
   try {
     outcomes = Write(tx, batch, all, versions, numbers);
@@ -436,13 +423,17 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreCarefully(
   }
 
   if (!accepted.empty()) {
-    SaveUsers(tx, rows);
+    std::map<std::string, UserRow> added;
+    for (size_t i : accepted) {
+      UserRow& add = added[batch[i].recipient];
+      add.messages += 1;
+      add.bytes += batch[i].size_bytes;
+      add.version += 1;
+    }
+    auto numbered = AddToUsers(tx, added);
     // The users' rows are locked and their keys looked up: nobody can have stored them since,
     // so no unique_violation can come from here.
-    auto drawn = DrawNumbers(tx, accepted.size());
-    std::vector<int64_t> numbers(batch.size());
-    for (size_t k = 0; k < accepted.size(); ++k) numbers[accepted[k]] = drawn[k];
-    auto written = Write(tx, batch, accepted, versions, numbers);
+    auto written = Write(tx, batch, accepted, versions, AssignNumbers(batch, accepted, numbered));
     for (size_t k = 0; k < accepted.size(); ++k) outcomes[accepted[k]] = written[k];
   }
   tx.commit();
@@ -572,8 +563,10 @@ RemovalResult PostgresDeferredStore::Remove(const std::string& recipient,
     if (!removed.empty()) {
       row.version += 1;
       SaveUsers(tx, rows);
-      AppendEvents(tx, {recipient}, {"store_changed"},
-                   {events_.StoreChanged(recipient, cause, removed, row.version, row.messages)});
+      std::string events;
+      AppendOutboxEvent(events, recipient, "store_changed",
+                        events_.StoreChanged(recipient, cause, removed, row.version, row.messages));
+      InsertOutboxRow(tx, events);
     }
     tx.commit();
     result.store_version = row.version;
@@ -605,7 +598,7 @@ PurgeResult PostgresDeferredStore::Purge(Clock::time_point cutoff, RemovalCause 
     std::set<std::string> users;
     for (const auto& [user, numbers] : by_user) users.insert(user);
     auto rows = LockUsers(tx, users);
-    std::vector<std::string> ev_users, ev_types, ev_payloads;
+    std::string events;  // one outbox row
     for (const auto& [user, numbers] : by_user) {
       UserRow& row = rows[user];
       std::string sql = std::string(dry_run ? "SELECT " : "DELETE FROM deferred_messages ") +
@@ -624,13 +617,12 @@ PurgeResult PostgresDeferredStore::Purge(Clock::time_point cutoff, RemovalCause 
       }
       result.users += 1;
       row.version += 1;
-      ev_users.push_back(user);
-      ev_types.push_back("store_changed");
-      ev_payloads.push_back(events_.StoreChanged(user, cause, removed, row.version, row.messages));
+      AppendOutboxEvent(events, user, "store_changed",
+                        events_.StoreChanged(user, cause, removed, row.version, row.messages));
     }
     if (!dry_run) {
       SaveUsers(tx, rows);
-      AppendEvents(tx, ev_users, ev_types, ev_payloads);
+      InsertOutboxRow(tx, events);
       tx.commit();
     }
     return result;
