@@ -110,6 +110,18 @@ std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::str
   return rows;
 }
 
+// Locks one user's row and returns its counters; nothing when the user never stored anything.
+// (An equality on the primary key: every plan of it is an index lookup.)
+std::optional<UserRow> LockUser(pqxx::work& tx, const std::string& user) {
+  auto r = tx.exec_params(
+      "SELECT message_count, total_bytes, version, notified_version FROM user_stores "
+      "WHERE recipient_aor = $1 FOR UPDATE",
+      user);
+  if (r.empty()) return std::nullopt;
+  return UserRow{r[0][0].as<int64_t>(), r[0][1].as<int64_t>(), r[0][2].as<int64_t>(),
+                 r[0][3].as<int64_t>()};
+}
+
 // The values of a bigint[] column.
 std::vector<int64_t> Int8sOf(const pqxx::field& f) {
   std::vector<int64_t> out;
@@ -537,7 +549,12 @@ RemovalResult PostgresDeferredStore::Remove(const std::string& recipient,
   return Run([&](pqxx::connection& c) {
     RemovalResult result;
     pqxx::work tx(c);
-    auto rows = LockUsers(tx, {recipient});
+    auto locked = LockUser(tx, recipient);
+    if (!locked) {  // never stored anything: nothing to remove, and no row to make
+      result.already_gone = ids;
+      return result;
+    }
+    std::map<std::string, UserRow> rows{{recipient, *locked}};
     UserRow& row = rows[recipient];
     auto removed_rows =
         all ? tx.exec_params("DELETE FROM deferred_messages WHERE recipient_aor = $1 RETURNING " +
@@ -633,12 +650,10 @@ uint32_t PostgresDeferredStore::MarkNotified(const std::string& recipient,
                                              int64_t through_version) {
   return Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto before = tx.exec_params(
-        "SELECT notified_version, version FROM user_stores WHERE recipient_aor = $1 FOR UPDATE",
-        recipient);
-    if (before.empty()) return uint32_t{0};
-    int64_t old_mark = before[0][0].as<int64_t>();
-    int64_t new_mark = std::max(old_mark, std::min(through_version, before[0][1].as<int64_t>()));
+    auto before = LockUser(tx, recipient);
+    if (!before) return uint32_t{0};
+    int64_t old_mark = before->notified_version;
+    int64_t new_mark = std::max(old_mark, std::min(through_version, before->version));
     if (new_mark == old_mark) return uint32_t{0};
     auto marked = tx.exec_params(
         "SELECT count(*) FROM deferred_messages WHERE recipient_aor = $1 AND stored_version > $2 "

@@ -62,13 +62,6 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   return ok;
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Replaces every `from` in `text`; false when there was none.
 bool ReplaceAll(std::string& text, const std::string& from, const std::string& to) {
   bool found = false;
@@ -190,17 +183,18 @@ class Bench {
     // sipp writes its response-time trace next to the scenario file it was given: run it in
     // the cell's folder.
     double expected_seconds = static_cast<double>(transactions) / rate;
-    std::string command =
-        "cd '" + dir.string() +
-        "' && exec /usr/bin/sipp 127.0.0.1:" + std::to_string(stack_.sip_port()) +
-        " -sf scenario.xml -t u1 -i 127.0.0.1 -p " + std::to_string(FreePort()) + " -m " +
-        std::to_string(transactions) + " -r " + std::to_string(rate) + " -l " +
-        std::to_string(std::max(rate, 100)) + " -recv_timeout " + std::to_string(kRecvTimeoutMs) +
-        " -timeout " +
-        std::to_string(static_cast<int>(expected_seconds) + kRecvTimeoutMs / 1000 + 20) +
-        " -nostdin -trace_stat -stf stats.csv -fd 1 -trace_rtt -rtt_freq 100"
-        " -trace_err -error_file errors.log";
-    Process sipp({.program = "/bin/sh", .args = {"-c", command}, .log = dir / "sipp.log"});
+    int timeout_seconds = static_cast<int>(expected_seconds) + kRecvTimeoutMs / 1000 + 20;
+    auto args =
+        SippClientArgs(stack_.sip_port(), "scenario.xml", "u1", transactions, std::max(rate, 100));
+    args.insert(
+        args.end(),
+        {"-r", std::to_string(rate), "-recv_timeout", std::to_string(kRecvTimeoutMs), "-timeout",
+         std::to_string(timeout_seconds), "-trace_stat", "-stf", "stats.csv", "-fd", "1",
+         "-trace_rtt", "-rtt_freq", "100", "-trace_err", "-error_file", "errors.log"});
+    Process sipp({.program = "/usr/bin/sipp",
+                  .args = std::move(args),
+                  .log = dir / "sipp.log",
+                  .working_dir = dir});
     auto status = sipp.Wait(std::chrono::seconds(static_cast<int>(expected_seconds) + 60));
     CellResult r;
     if (!status) {

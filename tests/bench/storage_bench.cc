@@ -159,10 +159,10 @@ class CpuMeter {
   CpuMeter(pid_t storage, pid_t postgres)
       : storage_pid_(storage),
         postgres_pid_(postgres),
-        client_(OwnCpuSeconds()),
         storage_(CpuSeconds(storage, false)),
         postgres_(CpuSeconds(postgres, true)),
-        machine_(MachineTicks()) {}
+        machine_(MachineTicks()),
+        client_(OwnCpuSeconds()) {}  // last: the /proc scans above are not the client's load
 
   // CPU seconds spent since the meter was made (and the machine's ticks).
   CpuShare Spent() const {
@@ -174,8 +174,9 @@ class CpuMeter {
 
  private:
   pid_t storage_pid_, postgres_pid_;
-  double client_, storage_, postgres_;
+  double storage_, postgres_;
   std::pair<double, double> machine_;
+  double client_;
 };
 
 // A dims-storage instance of its own, on the shared Redis and PostgreSQL.

@@ -53,39 +53,20 @@ class SipEdgeTest : public ::testing::Test {
     auto users = stack_.dir().path() / ("users-" + user + ".csv");
     std::ofstream(users) << "SEQUENTIAL\n" << user << ";\n";
     auto errors = stack_.dir().path() / (scenario + "-" + transport + "-errors.log");
+    auto args =
+        SippClientArgs(stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
+                       transport, 1, 1);
+    args.insert(args.end(), {"-inf", users.string(), "-timeout", "40", "-timeout_error",
+                             "-trace_err", "-error_file", errors.string()});
     Process sipp({.program = "/usr/bin/sipp",
-                  .args = {"127.0.0.1:" + std::to_string(stack_.sip_port()),
-                           "-sf",
-                           std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
-                           "-inf",
-                           users.string(),
-                           "-t",
-                           transport,
-                           "-i",
-                           "127.0.0.1",
-                           "-p",
-                           std::to_string(FreePort()),
-                           "-m",
-                           "1",
-                           "-l",
-                           "1",
-                           "-timeout",
-                           "40",
-                           "-timeout_error",
-                           "-nostdin",
-                           "-trace_err",
-                           "-error_file",
-                           errors.string()},
+                  .args = std::move(args),
                   .log = stack_.dir().path() / (scenario + "-" + transport + ".log")});
     auto status = sipp.Wait(60s);
     if (!status) return -1;
     if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-      std::ifstream in(errors);
-      std::stringstream ss;
-      ss << in.rdbuf();
       ADD_FAILURE() << scenario << " over " << transport << " failed:\n"
                     << sipp.ReadLog() << "\n"
-                    << ss.str() << "\nedge log:\n"
+                    << ReadFile(errors) << "\nedge log:\n"
                     << stack_.process("sip-edge").ReadLog();
     }
     return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
@@ -95,50 +76,33 @@ class SipEdgeTest : public ::testing::Test {
   // returns sipp's exit code (0: every call got its expected answers).
   int RunSippLoad(const std::string& scenario, int calls, int rate) {
     auto errors = stack_.dir().path() / (scenario + "-errors.log");
+    auto args =
+        SippClientArgs(stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
+                       "u1", calls, 100);
+    args.insert(args.end(), {"-r", std::to_string(rate), "-timeout", "120", "-timeout_error",
+                             "-trace_err", "-error_file", errors.string()});
     Process sipp({.program = "/usr/bin/sipp",
-                  .args = {"127.0.0.1:" + std::to_string(stack_.sip_port()),
-                           "-sf",
-                           std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
-                           "-t",
-                           "u1",
-                           "-i",
-                           "127.0.0.1",
-                           "-p",
-                           std::to_string(FreePort()),
-                           "-m",
-                           std::to_string(calls),
-                           "-r",
-                           std::to_string(rate),
-                           "-l",
-                           "100",
-                           "-timeout",
-                           "120",
-                           "-timeout_error",
-                           "-nostdin",
-                           "-trace_err",
-                           "-error_file",
-                           errors.string()},
+                  .args = std::move(args),
                   .log = stack_.dir().path() / (scenario + ".log")});
     auto status = sipp.Wait(150s);
     if (!status) return -1;
     if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-      std::ifstream in(errors);
-      std::stringstream ss;
-      ss << in.rdbuf();
       ADD_FAILURE() << scenario << " failed:\n"
                     << sipp.LogTail(40) << "\n"
-                    << ss.str().substr(0, 4000);
+                    << ReadFile(errors).substr(0, 4000);
     }
     return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
   }
 
   dims::v1::SettingsGetResponse Settings(const std::string& aor) {
-    auto stub =
-        dims::v1::Settings::NewStub(NewChannel(stack_.endpoints("settings").grpc_address()));
+    if (!settings_) {
+      settings_ =
+          dims::v1::Settings::NewStub(NewChannel(stack_.endpoints("settings").grpc_address()));
+    }
     dims::v1::SettingsGetRequest request;
     request.mutable_aor()->set_uri(aor);
     dims::v1::SettingsGetResponse response;
-    grpc::Status status = CallWithDeadline(*stub, &dims::v1::Settings::Stub::Get, request,
+    grpc::Status status = CallWithDeadline(*settings_, &dims::v1::Settings::Stub::Get, request,
                                            &response, nullptr, nullptr, 5s);
     EXPECT_TRUE(status.ok()) << Describe(status);
     return response;
@@ -188,6 +152,7 @@ class SipEdgeTest : public ::testing::Test {
   }
 
   DimsStack stack_{DimsStack::Options{.start_postgres = false}};
+  std::unique_ptr<dims::v1::Settings::Stub> settings_;  // made on first use
 };
 
 TEST_F(SipEdgeTest, PublishFollowsRfc3903OverUdpAndTcp) {

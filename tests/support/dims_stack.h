@@ -23,11 +23,11 @@ struct ServiceEndpoints {
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port); }
 };
 
-// grpc.health.v1 status of `service` at `address`: "SERVING", "NOT_SERVING", ..., or
-// "ERROR(<gRPC code>): <message>" when the call failed.
 // A channel with a connection of its own (not shared with other channels to the address).
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& address);
 
+// grpc.health.v1 status of `service` at `address`: "SERVING", "NOT_SERVING", ..., or
+// "ERROR(<gRPC code>): <message>" when the call failed.
 std::string HealthStatus(const std::string& address, const std::string& service = "");
 
 // Asks the server's reflection service (grpc.reflection.v1alpha) to list its services and

@@ -95,10 +95,6 @@ int RunToCompletion(Process::Options options) {
   return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128;
 }
 
-}  // namespace
-
-namespace {
-
 // Claims `port` for this test process among all test processes of the machine: a port is
 // free when bindable *and* not claimed by another test process that has not bound it yet (a
 // service it is still starting). The claim is an flock on a file named after the port, held
@@ -182,6 +178,7 @@ Process::Process(Options options) : options_(std::move(options)) {
       }
       setenv("HOME", user->pw_dir, 1);
     }
+    if (!options_.working_dir.empty() && chdir(options_.working_dir.c_str()) != 0) _exit(124);
     // A test that crashes must not leave servers behind (set after setuid, which clears it).
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) _exit(125);  // the test died before we got here
@@ -217,12 +214,32 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-std::string Process::ReadLog() const {
-  std::ifstream in(options_.log);
+std::vector<std::string> SippClientArgs(int sip_port, const std::string& scenario_file,
+                                        const std::string& transport, long calls, int limit) {
+  return {"127.0.0.1:" + std::to_string(sip_port),
+          "-sf",
+          scenario_file,
+          "-t",
+          transport,
+          "-i",
+          "127.0.0.1",
+          "-p",
+          std::to_string(FreePort()),
+          "-m",
+          std::to_string(calls),
+          "-l",
+          std::to_string(limit),
+          "-nostdin"};
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+std::string Process::ReadLog() const { return ReadFile(options_.log); }
 
 std::string Process::LogTail(int lines) const {
   std::string log = ReadLog();
@@ -277,12 +294,7 @@ PostgresServer::PostgresServer(const fs::path& dir, int port)
       .log = dir_ / "initdb.log",
       .run_as_user = user,
   });
-  if (rc != 0) {
-    std::ifstream in(dir_ / "initdb.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    throw std::runtime_error("initdb failed: " + ss.str());
-  }
+  if (rc != 0) throw std::runtime_error("initdb failed: " + ReadFile(dir_ / "initdb.log"));
 }
 
 PostgresServer::~PostgresServer() { Stop(); }

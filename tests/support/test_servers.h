@@ -43,6 +43,7 @@ class Process {
     std::map<std::string, std::string> env;  // added to the inherited environment
     std::filesystem::path log;               // stdout and stderr go here
     std::optional<std::string> run_as_user;  // switch to this user when running as root
+    std::filesystem::path working_dir;       // empty: the test's own
   };
 
   explicit Process(Options options);
@@ -99,6 +100,15 @@ class PostgresServer {
   bool database_created_ = false;
   std::unique_ptr<Process> process_;
 };
+
+// sipp's arguments as a client on loopback, from a free local port: `calls` calls of
+// `scenario_file` to 127.0.0.1:`sip_port` over `transport` (sipp's -t: "u1", "t1"), at most
+// `limit` at once. Callers append the rest (rate, timeouts, traces).
+std::vector<std::string> SippClientArgs(int sip_port, const std::string& scenario_file,
+                                        const std::string& transport, long calls, int limit);
+
+// The whole content of a file; empty when it cannot be read.
+std::string ReadFile(const std::filesystem::path& path);
 
 // Where the build put a binary (set by CMake for the test executables).
 std::string BinaryPath(const std::string& name);
