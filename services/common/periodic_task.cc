@@ -1,6 +1,7 @@
 #include "periodic_task.h"
 
 #include "log.h"
+#include "thread_name.h"
 
 namespace dims {
 
@@ -35,6 +36,7 @@ bool PeriodicTask::stopping() const {
 }
 
 void PeriodicTask::Loop(bool run_first) {
+  NameThisThread(name_);
   std::unique_lock lock(mu_);
   if (!run_first) wake_.wait_for(lock, interval_, [&] { return stopping_ || woken_; });
   while (!stopping_) {

@@ -1,6 +1,7 @@
 #include "worker_pool.h"
 
 #include "log.h"
+#include "thread_name.h"
 
 namespace dims {
 
@@ -35,6 +36,7 @@ void WorkerPool::Stop() {
 }
 
 void WorkerPool::Loop() {
+  NameThisThread(name_);
   while (true) {
     std::function<void()> task;
     {

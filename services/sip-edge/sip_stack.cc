@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "sofia_executor.h"
+#include "thread_name.h"
 
 namespace dims::edge {
 
@@ -327,6 +328,7 @@ void SipStack::Stop() {
 }
 
 void SipStack::Run() {
+  NameThisThread("sip-stack");
   su_init();
   Loop loop;
   loop.owner = this;

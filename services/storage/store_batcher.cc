@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "log.h"
+#include "thread_name.h"
 
 namespace dims::storage {
 
@@ -55,6 +56,7 @@ void StoreBatcher::Stop() {
 }
 
 void StoreBatcher::Loop() {
+  NameThisThread("store-committer");
   while (true) {
     std::vector<Pending> batch;
     {
