@@ -2,17 +2,10 @@
 
 #include <cstdint>
 
+#include "big_endian.h"
+
 namespace dims::storage {
 namespace {
-
-void AppendField(std::string& row, std::string_view field) {
-  auto n = static_cast<uint32_t>(field.size());
-  row += static_cast<char>(n >> 24);
-  row += static_cast<char>((n >> 16) & 0xff);
-  row += static_cast<char>((n >> 8) & 0xff);
-  row += static_cast<char>(n & 0xff);
-  row.append(field);
-}
 
 bool ReadField(std::string_view& rest, std::string* out) {
   if (rest.size() < 4) return false;
@@ -30,9 +23,9 @@ bool ReadField(std::string_view& rest, std::string* out) {
 
 void AppendOutboxEvent(std::string& row, std::string_view aor, std::string_view type,
                        std::string_view event) {
-  AppendField(row, aor);
-  AppendField(row, type);
-  AppendField(row, event);
+  AppendLengthPrefixed(row, aor);
+  AppendLengthPrefixed(row, type);
+  AppendLengthPrefixed(row, event);
 }
 
 std::optional<std::vector<OutboxEvent>> ReadOutboxRow(std::string_view row) {

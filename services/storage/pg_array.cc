@@ -2,15 +2,10 @@
 
 #include <stdexcept>
 
+#include "big_endian.h"
+
 namespace dims::storage {
 namespace {
-
-// Appends `value` in network byte order, `bytes` wide.
-void AppendBigEndian(std::string& out, uint64_t value, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
-    out += static_cast<char>((value >> shift) & 0xff);
-  }
-}
 
 // The header is written last, when the count is known, into room kept at the front.
 constexpr size_t kHeaderBytes = 20;
@@ -24,8 +19,7 @@ PgArray& PgArray::Add(std::string_view bytes) {
     throw std::logic_error("PgArray: bytes added to an integer array");
   }
   if (bytes.size() > INT32_MAX) throw std::length_error("PgArray: element over 2 GiB");
-  AppendBigEndian(buffer_, bytes.size(), 4);
-  buffer_.append(bytes);
+  AppendLengthPrefixed(buffer_, bytes);
   ++count_;
   return *this;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <set>
 #include <tuple>
 
@@ -193,6 +194,21 @@ std::vector<int64_t> AssignNumbers(const std::vector<NewMessage>& batch,
   return numbers;
 }
 
+// Counts one more message, `m`, into a user's counters.
+void CountOne(UserRow& row, const NewMessage& m) {
+  row.messages += 1;
+  row.bytes += m.size_bytes;
+  row.version += 1;
+}
+
+// What the messages of `batch` at `indices` add to their users' counters.
+std::map<std::string, UserRow> Additions(const std::vector<NewMessage>& batch,
+                                         const std::vector<size_t>& indices) {
+  std::map<std::string, UserRow> added;
+  for (size_t i : indices) CountOne(added[batch[i].recipient], batch[i]);
+  return added;
+}
+
 // Writes the counters of users whose rows this transaction locked.
 constexpr const char* kSaveUsers =
     "INSERT INTO user_stores AS u (recipient_aor, message_count, total_bytes, version) "
@@ -340,26 +356,17 @@ std::optional<std::vector<StoreOutcome>> PostgresDeferredStore::TryStoreFast(
   for (const auto& m : batch) {
     if (!keys.insert(KeyOf(m)).second) return std::nullopt;
   }
-  std::map<std::string, UserRow> added;
-  for (const auto& m : batch) {
-    UserRow& row = added[m.recipient];
-    row.messages += 1;
-    row.bytes += m.size_bytes;
-    row.version += 1;
-  }
-  pqxx::work tx(c);
-  auto rows = AddToUsers(tx, added);
   std::vector<size_t> all(batch.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  pqxx::work tx(c);
+  auto rows = AddToUsers(tx, Additions(batch, all));
   std::vector<int64_t> versions(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& m = batch[i];
     UserRow& row = rows.at(m.recipient).before;
     if (ExceededLimit(limits_, {row.messages, row.bytes}, m.size_bytes)) return std::nullopt;
-    row.messages += 1;
-    row.bytes += m.size_bytes;
-    row.version += 1;
+    CountOne(row, m);
     versions[i] = row.version;
-    all[i] = i;
   }
   auto numbers = AssignNumbers(batch, all, rows);
   std::vector<StoreOutcome> outcomes;
@@ -427,22 +434,13 @@ std::vector<StoreOutcome> PostgresDeferredStore::StoreCarefully(
       continue;
     }
     first_in_batch[key] = i;
-    row.messages += 1;
-    row.bytes += m.size_bytes;
-    row.version += 1;
+    CountOne(row, m);
     versions[i] = row.version;
     accepted.push_back(i);
   }
 
   if (!accepted.empty()) {
-    std::map<std::string, UserRow> added;
-    for (size_t i : accepted) {
-      UserRow& add = added[batch[i].recipient];
-      add.messages += 1;
-      add.bytes += batch[i].size_bytes;
-      add.version += 1;
-    }
-    auto numbered = AddToUsers(tx, added);
+    auto numbered = AddToUsers(tx, Additions(batch, accepted));
     // The users' rows are locked and their keys looked up: nobody can have stored them since,
     // so no unique_violation can come from here.
     auto written = Write(tx, batch, accepted, versions, AssignNumbers(batch, accepted, numbered));

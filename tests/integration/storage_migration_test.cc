@@ -58,15 +58,14 @@ TEST(StorageMigrationTest, ADatabaseAtVersion1IsBroughtForwardAndItsWaitingEvent
                        "SELECT 'lz4' = ANY (enumvals) FROM pg_settings "
                        "WHERE name = 'default_toast_compression'")[0]
                      .as<bool>();
-  for (const char* column : {"deferred_messages.content", "event_outbox_rows.events"}) {
-    std::string table = std::string(column).substr(0, std::string(column).find('.'));
-    std::string name = std::string(column).substr(table.size() + 1);
+  for (const auto& [table, column] :
+       {std::pair{"deferred_messages", "content"}, std::pair{"event_outbox_rows", "events"}}) {
     EXPECT_EQ(tx.exec_params1("SELECT attcompression::text FROM pg_attribute "
                               "WHERE attrelid = $1::regclass AND attname = $2",
-                              table, name)[0]
+                              table, column)[0]
                   .as<std::string>(),
               has_lz4 ? "l" : "")
-        << column;
+        << table << "." << column;
   }
   tx.commit();
 

@@ -786,22 +786,21 @@ TEST_F(StorageTest, SessionHeadersAttachToALargeMessageAndReplaceOnlyWhatIsGiven
   invite->set_value("holiday pictures");
   v1::StorageStoreResponse stored = MustStore(request);
 
-  auto attach = [&](const std::string& message_id,
-                    std::vector<std::pair<std::string, std::string>> ok,
-                    std::vector<std::pair<std::string, std::string>> bye, v1::ErrorDetail* detail) {
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  auto add_fields = [](const Fields& fields, auto* list) {
+    for (const auto& [name, value] : fields) {
+      auto* f = list->Add();
+      f->set_name(name);
+      f->set_value(value);
+    }
+  };
+  auto attach = [&](const std::string& message_id, const Fields& ok, const Fields& bye,
+                    v1::ErrorDetail* detail) {
     v1::StorageAttachSessionHeadersRequest r;
     r.mutable_recipient()->set_uri(aor);
     r.set_message_id(message_id);
-    for (const auto& [name, value] : ok) {
-      auto* f = r.add_ok_headers();
-      f->set_name(name);
-      f->set_value(value);
-    }
-    for (const auto& [name, value] : bye) {
-      auto* f = r.add_bye_headers();
-      f->set_name(name);
-      f->set_value(value);
-    }
+    add_fields(ok, r.mutable_ok_headers());
+    add_fields(bye, r.mutable_bye_headers());
     v1::StorageAttachSessionHeadersResponse response;
     return client().Call(&v1::Storage::Stub::AttachSessionHeaders, r, &response, detail);
   };

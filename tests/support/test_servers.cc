@@ -97,17 +97,10 @@ int RunToCompletion(Process::Options options) {
 
 // Claims `port` for this test process among all test processes of the machine: a port is
 // free when bindable *and* not claimed by another test process that has not bound it yet (a
-// service it is still starting). The claim is an flock on a file named after the port, held
-// until this process exits (the files stay, empty: at most one per port of the range).
+// service it is still starting). The claim is an flock on PortClaimFile(port), held until this
+// process exits (the files stay, empty: at most one per port of the range).
 bool ClaimPort(int port) {
-  static const std::string dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string d = std::string(tmp && *tmp ? tmp : "/tmp") + "/dims-test-ports";
-    mkdir(d.c_str(), 01777);
-    chmod(d.c_str(), 01777);  // test processes of other users claim here too
-    return d;
-  }();
-  std::string path = dir + "/" + std::to_string(port);
+  std::string path = PortClaimFile(port);
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) return true;  // no claims possible here: fall back to bindability alone
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -118,6 +111,17 @@ bool ClaimPort(int port) {
 }
 
 }  // namespace
+
+fs::path PortClaimFile(int port) {
+  static const fs::path dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    fs::path d = fs::path(tmp && *tmp ? tmp : "/tmp") / "dims-test-ports";
+    mkdir(d.c_str(), 01777);
+    chmod(d.c_str(), 01777);  // test processes of other users claim here too
+    return d;
+  }();
+  return dir / std::to_string(port);
+}
 
 int FreePort() {
   // Random ports below Linux's ephemeral range (32768-60999), so that outgoing connections

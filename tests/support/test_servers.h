@@ -28,8 +28,11 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// A loopback port that is free for both TCP and UDP right now.
+// A loopback port that is free for both TCP and UDP right now, and claimed against the other
+// test processes of the machine until this one exits.
 int FreePort();
+// The file whose flock claims `port` (FreePort holds it).
+std::filesystem::path PortClaimFile(int port);
 
 // Polls `condition` every 50 ms until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <set>
 
 namespace dims::testing {
@@ -45,9 +44,7 @@ TEST(FreePort, APortHandedOutIsClaimedAgainstOtherTestProcesses) {
   std::set<int> ports;
   for (int i = 0; i < 20; ++i) ports.insert(FreePort());
   EXPECT_EQ(ports.size(), 20u) << "a port handed out twice";
-  const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/dims-test-ports/" +
-                     std::to_string(*ports.begin());
+  std::string path = PortClaimFile(*ports.begin());
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
