@@ -16,6 +16,15 @@ void SetDeadline(grpc::ClientContext& context, std::chrono::milliseconds timeout
   context.set_deadline(std::chrono::system_clock::now() + timeout);
 }
 
+dims::v1::ErrorDetail ErrorDetailOf(const grpc::ClientContext& context) {
+  dims::v1::ErrorDetail detail;
+  const auto& trailers = context.GetServerTrailingMetadata();
+  if (auto it = trailers.find("dims-error-bin"); it != trailers.end()) {
+    detail.ParseFromArray(it->second.data(), static_cast<int>(it->second.size()));
+  }
+  return detail;
+}
+
 bool CheckHealth(grpc::Channel& channel, const std::string& service,
                  std::chrono::milliseconds timeout) {
   auto stub = grpc::health::v1::Health::NewStub(

@@ -3,8 +3,9 @@
 #include <set>
 #include <string>
 
-#include "dims/v1/edge_control.grpc.pb.h"
+#include "edge_control_service.h"
 #include "log.h"
+#include "message_handler.h"
 #include "publish_handler.h"
 #include "redis_key_gauge.h"
 #include "register_handler.h"
@@ -50,6 +51,13 @@ int main(int argc, char** argv) {
                 validate::IntInRange(1, 7 * 86400)},
                {"register-default-expires-seconds", "3600",
                 "interval granted to a Contact without expires", validate::IntInRange(1, 86400)},
+               {"message-forward-timeout-ms", "3000",
+                "how long a MESSAGE forwarded to a registered client may wait for its answer "
+                "before it is stored instead",
+                validate::IntInRange(100, 4000)},
+               {"barred-message-status", "403",
+                "answer to a MESSAGE whose recipient bars pager-mode IM (480 hides the setting)",
+                validate::OneOf({"403", "480"})},
            }},
       argc, argv);
   const auto& config = host->config();
@@ -69,13 +77,14 @@ int main(int argc, char** argv) {
   sip.OnPublish([&publish](const dims::edge::IncomingPublish& p) { publish.Handle(p); });
 
   auto redis = host->ConnectRedis(8);
-  dims::WorkerPool registrar_workers("registrar", 4, 10000);
+  // Blocking Redis work of the SIP handlers (registrations, MESSAGE recipients' lookups).
+  dims::WorkerPool redis_workers("edge-redis", 4, 10000);
   std::string advertised = config.Get("advertised-grpc-addr").empty()
                                ? config.Get("grpc-listen")
                                : config.Get("advertised-grpc-addr");
   auto trusted = config.GetList("trusted-core-addresses");
   dims::edge::RegisterHandler registrar(
-      sip, *redis, registrar_workers,
+      sip, *redis, redis_workers,
       {.domains = std::set<std::string>(domains.begin(), domains.end()),
        .limits = {.min_expires = static_cast<int>(config.GetInt("register-min-expires-seconds")),
                   .max_expires = static_cast<int>(config.GetInt("register-max-expires-seconds")),
@@ -87,6 +96,15 @@ int main(int argc, char** argv) {
        .trusted_core = std::set<std::string>(trusted.begin(), trusted.end()),
        .registrar_mode = config.Get("registrar-mode") == "true"});
   sip.OnRegister([&registrar](const dims::edge::IncomingRegister& r) { registrar.Handle(r); });
+  auto storage = host->ConnectPeer("storage", "storage");
+  dims::edge::MessageHandler messages(
+      sip, *redis, redis_workers, settings, storage,
+      {.domains = std::set<std::string>(domains.begin(), domains.end()),
+       .policy = {.barred_status = static_cast<int>(config.GetInt("barred-message-status")),
+                  .edge_instance_id = host->instance_id()},
+       .forward_timeout = std::chrono::milliseconds(config.GetInt("message-forward-timeout-ms"))},
+      host->metrics());
+  sip.OnMessage([&messages](const dims::edge::IncomingMessage& m) { messages.Handle(m); });
   dims::RedisKeyGauge registrations(
       *redis, "dims:reg:*",
       host->metrics()
@@ -106,14 +124,14 @@ int main(int argc, char** argv) {
   dims::log::Info("SIP listening", {{"address", sip_listen.ToString()}, {"transports", "udp,tcp"}});
 
   host->AddDependency("sip", [&] { return sip.running(); });
-  auto storage = host->ConnectPeer("storage", "storage");
   auto delivery = host->ConnectPeer("delivery", "delivery");
 
-  dims::v1::EdgeControl::CallbackService edge_control;  // UNIMPLEMENTED until issue #5 lands
+  dims::edge::EdgeControlService edge_control(
+      sip, {.default_from = "<sip:dims@" + domains.front() + ">"});
   host->AddService(&edge_control, dims::v1::EdgeControl::service_full_name());
   host->OnDrain([&] { sip.Stop(); });
   host->OnStop([&] {
-    registrar_workers.Stop();
+    redis_workers.Stop();
     registrations.Stop();
   });
   return host->Run();

@@ -13,15 +13,6 @@ namespace {
 // starting or restarting gets the request instead of an instant 503.
 constexpr auto kSettingsDeadline = std::chrono::milliseconds(4000);
 
-dims::v1::ErrorDetail DetailOf(const grpc::ClientContext& context) {
-  dims::v1::ErrorDetail detail;
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find("dims-error-bin");
-  if (it != trailers.end())
-    detail.ParseFromString(std::string(it->second.data(), it->second.size()));
-  return detail;
-}
-
 }  // namespace
 
 // Everything one call needs until its completion has been answered.
@@ -76,7 +67,7 @@ void PublishHandler::Handle(const IncomingPublish& publish) {
         // On a gRPC thread: only hand the result to the SIP loop.
         bool posted = stack_.Post([this, call, status] {
           SipAnswer answer =
-              PublishAnswer(status, DetailOf(call->context), call->response, allowed_events_);
+              PublishAnswer(status, ErrorDetailOf(call->context), call->response, allowed_events_);
           if (!status.ok()) {
             log::Info("PUBLISH refused", {{"aor", call->request.aor().uri()},
                                           {"status", answer.status},

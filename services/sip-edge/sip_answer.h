@@ -17,6 +17,7 @@ struct SipAnswer {
   std::optional<std::string> accept;        // Accept (415)
   std::optional<std::string> allow_events;  // Allow-Events (489)
   std::optional<std::string> contact;       // Contact list (REGISTER 200)
+  std::optional<std::string> warning;       // Warning (RFC 3261 20.43)
 };
 
 }  // namespace dims::edge

@@ -1,7 +1,9 @@
 #include "sip_stack.h"
 
+#include <sofia-sip/msg.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_date.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
@@ -50,6 +52,24 @@ std::string MethodOf(sip_t const* sip) {
              : "UNKNOWN";
 }
 
+// The request as it arrived: each fragment (request line, header field, separator, body)
+// keeps the bytes it was parsed from, unless the stack changed it (the top Via gets received=
+// and rport= values, RFC 3261 18.2.1, RFC 3581): such a fragment is written anew.
+std::string ReceivedText(msg_t* msg) {
+  std::string text;
+  msg_header_t** head = msg_chain_head(msg);
+  for (msg_header_t* h = head ? *head : nullptr; h; h = h->sh_succ) {
+    if (h->sh_data) {
+      text.append(static_cast<const char*>(h->sh_data), h->sh_len);
+      continue;
+    }
+    char buf[8192];
+    issize_t n = msg_header_e(buf, sizeof buf, h, 0);
+    if (n > 0 && static_cast<size_t>(n) < sizeof buf) text.append(buf, static_cast<size_t>(n));
+  }
+  return text;
+}
+
 std::string DateNow() {
   char buf[64];
   msg_date_e(buf, sizeof buf, sip_now());
@@ -65,6 +85,14 @@ struct SipStack::Loop {
   std::unique_ptr<SofiaExecutor> executor;
   std::map<uint64_t, Pending> pending;
   uint64_t next_id = 1;
+
+  // MESSAGEs the edge sent and still waits on, by handle.
+  struct Sent {
+    SentCallback done;
+    su_timer_t* timer = nullptr;
+    std::string call_id;
+  };
+  std::map<nua_handle_t*, Sent> sent;
   bool shutting_down = false;
 
   // `with_tag`/`with_value`: the NUTAG_WITH_* naming the request being answered.
@@ -102,6 +130,7 @@ struct SipStack::Loop {
                 TAG_IF(a.accept, SIPTAG_ACCEPT_STR(a.accept->c_str())),
                 TAG_IF(a.allow_events, SIPTAG_ALLOW_EVENTS_STR(a.allow_events->c_str())),
                 TAG_IF(a.contact, SIPTAG_CONTACT_STR(a.contact ? a.contact->c_str() : "")),
+                TAG_IF(a.warning, SIPTAG_WARNING_STR(a.warning ? a.warning->c_str() : "")),
                 TAG_END());
   }
 
@@ -225,6 +254,78 @@ struct SipStack::Loop {
     return (!name.empty() && name[0] == '+') || kBase.count(name) > 0;
   }
 
+  void OnMessage(nua_handle_t* nh, sip_t const* sip) {
+    IncomingMessage in;
+    in.received_at = std::chrono::system_clock::now();
+    char uri[1024];
+    url_e(uri, sizeof uri, sip->sip_request->rq_url);
+    in.request_uri = uri;
+    if (msg_t* msg = nua_current_request(nua)) in.raw = ReceivedText(msg);
+    if (sip->sip_payload) in.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+    if (sip->sip_content_type && sip->sip_content_type->c_type) {
+      in.content_type = sip->sip_content_type->c_type;
+    }
+    if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
+    if (sip->sip_cseq) in.cseq = sip->sip_cseq->cs_seq;
+    if (sip->sip_max_forwards) {
+      in.max_forwards = static_cast<int>(sip->sip_max_forwards->mf_count);
+    }
+    Dispatch(nh, sip, in, owner->on_message_);
+  }
+
+  void SendMessage(const OutgoingMessage& m, SentCallback done) {
+    if (shutting_down) {
+      done({503, "Service Unavailable (edge stopping)", true, m.call_id});
+      return;
+    }
+    nua_handle_t* nh = nua_handle(nua, nullptr, TAG_END());
+    std::string extra;
+    for (const auto& [name, value] : m.headers) extra += name + ": " + value + "\r\n";
+    std::string max_forwards = m.max_forwards ? std::to_string(*m.max_forwards) : "";
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    // The body as a payload object: it may hold NUL bytes, which a _STR tag would cut.
+    sip_payload_t* payload = sip_payload_create(home, m.body.data(), m.body.size());
+    nua_message(nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_FROM_STR(m.from.c_str()),
+                SIPTAG_TO_STR(m.to.c_str()),
+                TAG_IF(!m.call_id.empty(), SIPTAG_CALL_ID_STR(m.call_id.c_str())),
+                TAG_IF(m.max_forwards, SIPTAG_MAX_FORWARDS_STR(max_forwards.c_str())),
+                SIPTAG_CONTENT_TYPE_STR(m.content_type.c_str()), SIPTAG_PAYLOAD(payload),
+                TAG_IF(!extra.empty(), SIPTAG_HEADER_STR(extra.c_str())), TAG_END());
+    su_home_deinit(home);  // nua copied the tags
+    Sent& entry = sent[nh];
+    entry.done = std::move(done);
+    entry.call_id = m.call_id;
+    entry.timer =
+        su_timer_create(su_root_task(root), static_cast<su_duration_t>(m.timeout.count()));
+    su_timer_set(
+        entry.timer,
+        [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t* arg) {
+          auto* loop = reinterpret_cast<Loop*>(magic);
+          loop->FinishSent(reinterpret_cast<nua_handle_t*>(arg),
+                           {408, "Request Timeout (no answer in time)", true, ""});
+        },
+        reinterpret_cast<su_timer_arg_t*>(nh));
+  }
+
+  // The one end of a sent MESSAGE: its final answer, its timeout, or the edge stopping.
+  void FinishSent(nua_handle_t* nh, SentAnswer answer) {
+    auto it = sent.find(nh);
+    if (it == sent.end()) return;
+    Sent entry = std::move(it->second);
+    sent.erase(it);
+    su_timer_destroy(entry.timer);
+    nua_handle_destroy(nh);  // no later events; a late answer is dropped by the stack
+    if (answer.call_id.empty()) answer.call_id = entry.call_id;
+    entry.done(answer);
+  }
+
+  void OnMessageAnswer(nua_handle_t* nh, int status, char const* phrase, sip_t const* sip) {
+    if (status < 200) return;
+    SentAnswer answer{status, phrase ? phrase : "", sip == nullptr, ""};
+    if (sip && sip->sip_call_id) answer.call_id = sip->sip_call_id->i_id;
+    FinishSent(nh, std::move(answer));
+  }
+
   void OnPublish(nua_handle_t* nh, sip_t const* sip) {
     IncomingPublish in;
     char uri[1024];
@@ -262,9 +363,14 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
       case nua_i_register:
         loop->OnRegister(nh, sip);
         break;
+      case nua_i_message:
+        loop->OnMessage(nh, sip);
+        break;
+      case nua_r_message:
+        loop->OnMessageAnswer(nh, status, phrase, sip);
+        break;
       case nua_i_subscribe:
       case nua_i_invite:
-      case nua_i_message:
         log::Debug("request not implemented yet",
                    {{"method", sip && sip->sip_request ? sip->sip_request->rq_method_name : "?"}});
         loop->AnswerNow(nh, sip, {501, "Not Implemented"});
@@ -313,11 +419,20 @@ void SipStack::Respond(uint64_t id, const SipAnswer& answer) {
   if (loop_) loop_->Respond(id, answer);
 }
 
+void SipStack::SendMessage(const OutgoingMessage& message, SentCallback done) {
+  if (loop_) loop_->SendMessage(message, std::move(done));
+}
+
 void SipStack::Stop() {
   bool posted = Post([this] {
     Loop* loop = loop_;
     loop->shutting_down = true;
-    // Whatever still waits for a service gets its one final answer now.
+    // Whatever still waits gets its one final answer now: the edge's MESSAGEs first, since
+    // their callbacks may answer (or store) requests still pending.
+    while (!loop->sent.empty()) {
+      loop->FinishSent(loop->sent.begin()->first,
+                       {503, "Service Unavailable (edge stopping)", true, ""});
+    }
     while (!loop->pending.empty()) {
       loop->Respond(loop->pending.begin()->first, Busy());
     }
@@ -344,7 +459,10 @@ void SipStack::Run() {
         NUTAG_ALLOW_EVENTS(options_.allowed_events.c_str()), NUTAG_MEDIA_ENABLE(0),
         // 100 Trying to a non-INVITE still waiting for a service after T2/2 stops the client's
         // UDP retransmissions (RFC 4320).
-        NTATAG_EXTRA_100(1), SIPTAG_SERVER_STR(options_.server_header.c_str()),
+        NTATAG_EXTRA_100(1),
+        // Keep each header field's bytes as received: a stored MESSAGE is the request exactly as
+        // the sender wrote it (compact forms, spacing), not Sofia's rendering of it.
+        NTATAG_SIPFLAGS(MSG_DO_EXTRACT_COPY), SIPTAG_SERVER_STR(options_.server_header.c_str()),
         NUTAG_USER_AGENT(options_.server_header.c_str()), TAG_END());
   }
   if (loop.nua) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "sip_answer.h"
@@ -53,6 +55,41 @@ struct IncomingRegister {
   std::string peer_ip;  // the address the request really came from (trust decisions)
 };
 
+// A pager-mode MESSAGE as the handler sees it.
+struct IncomingMessage {
+  uint64_t id = 0;
+  std::string request_uri;
+  std::string raw;   // the complete request as received: request line, header fields, body
+  std::string body;  // the body alone
+  std::string content_type;
+  std::string call_id;
+  uint32_t cseq = 0;
+  std::optional<int> max_forwards;
+  std::chrono::system_clock::time_point received_at;
+};
+
+// A MESSAGE the edge sends (a forwarded MESSAGE, a notification).
+struct OutgoingMessage {
+  std::string request_uri;  // the contact, or the AOR
+  std::string from;         // name-addr; the stack adds its own tag when it has none
+  std::string to;
+  std::string call_id;  // empty: a new one
+  std::string content_type;
+  std::string body;
+  std::optional<int> max_forwards;
+  // Further header fields, verbatim and in order (Subject, Date, Accept-Contact, ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::chrono::milliseconds timeout{3000};  // then the attempt counts as a local 408
+};
+
+// The final answer to a MESSAGE the edge sent.
+struct SentAnswer {
+  int status = 0;
+  std::string phrase;
+  bool local = false;  // made by the edge's own stack (timeout, transport failure)
+  std::string call_id;
+};
+
 class SipStack {
  public:
   struct Options {
@@ -65,6 +102,8 @@ class SipStack {
   };
   using PublishHandler = std::function<void(const IncomingPublish&)>;
   using RegisterHandler = std::function<void(const IncomingRegister&)>;
+  using MessageHandler = std::function<void(const IncomingMessage&)>;
+  using SentCallback = std::function<void(const SentAnswer&)>;
 
   explicit SipStack(Options options);
   ~SipStack();
@@ -74,6 +113,7 @@ class SipStack {
   // Set before Start. Runs on the loop thread; must not block.
   void OnPublish(PublishHandler handler) { on_publish_ = std::move(handler); }
   void OnRegister(RegisterHandler handler) { on_register_ = std::move(handler); }
+  void OnMessage(MessageHandler handler) { on_message_ = std::move(handler); }
 
   // Starts the loop thread; returns once the listeners are bound (false and *error if not).
   bool Start(std::string* error);
@@ -85,6 +125,9 @@ class SipStack {
   bool Post(std::function<void()> task);
   // Loop thread: the final answer to request `id`; ignored when it was answered already.
   void Respond(uint64_t id, const SipAnswer& answer);
+  // Loop thread: sends `message`; `done` runs on the loop thread with its final answer, exactly
+  // once (with a local 503 when the stack is stopping).
+  void SendMessage(const OutgoingMessage& message, SentCallback done);
 
   struct Loop;  // loop-thread state; public for the C callbacks
 
@@ -94,6 +137,7 @@ class SipStack {
   Options options_;
   PublishHandler on_publish_;
   RegisterHandler on_register_;
+  MessageHandler on_message_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable started_cv_;

@@ -13,6 +13,7 @@
 #include <sofia-sip/url.h>
 
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -72,6 +73,9 @@ struct SofiaAgent::Loop {
   nua_t* nua = nullptr;
   su_timer_t* shutdown_guard = nullptr;
   bool stopping = false;
+  std::vector<nua_handle_t*> unanswered;  // requests the test chose not to answer
+  // nua keeps the pointer of an answer's phrase until its own thread sent the answer.
+  std::deque<std::string> phrases;
 
   struct Pending {
     nua_handle_t* handle = nullptr;
@@ -184,11 +188,15 @@ struct SofiaAgent::Loop {
       owner->received_.push_back(in);
       hook = owner->hook_;
     }
-    if (hook) hook(in);
-    // Below 200 the request waits for us (the stack answered the others itself). Answering
-    // MESSAGE, INVITE and NOTIFY for real belongs here.
+    SofiaAgent::Answer answer = hook ? hook(in) : SofiaAgent::Answer{};
+    // Below 200 the request waits for us (the stack answered the others itself).
+    if (status < 200 && answer.status == 0) {
+      unanswered.push_back(nh);  // destroying the handle would make the stack answer 500
+      return;
+    }
     if (status < 200) {
-      nua_respond(nh, 501, "Not Implemented", NUTAG_WITH_THIS(nua), TAG_END());
+      phrases.push_back(answer.phrase);
+      nua_respond(nh, answer.status, phrases.back().c_str(), NUTAG_WITH_THIS(nua), TAG_END());
     }
     if (!hmagic) nua_handle_destroy(nh);  // made by the stack for this request alone
   }
@@ -200,6 +208,8 @@ struct SofiaAgent::Loop {
       nua_handle_destroy(p.handle);
     }
     pending.clear();
+    for (nua_handle_t* nh : unanswered) nua_handle_destroy(nh);
+    unanswered.clear();
     nua_shutdown(nua);
     // nua_shutdown answers within its own timers; the guard only keeps a broken stack from
     // hanging the test.

@@ -98,9 +98,16 @@ class SofiaAgent {
     SipTransport transport = SipTransport::kUdp;
   };
 
-  // Runs on the agent's loop thread for every incoming request, after the agent recorded it and
-  // before it answers (501 for now). The place to answer MESSAGE / INVITE / NOTIFY later.
-  using RequestHook = std::function<void(const IncomingSipRequest&)>;
+  // The agent's answer to an incoming request that the stack left to it (MESSAGE, INVITE,
+  // NOTIFY, ...). Status 0: no answer at all, as a client that hangs (the stack cleans up when
+  // the agent stops).
+  struct Answer {
+    int status = 501;
+    std::string phrase = "Not Implemented";
+  };
+  // Runs on the agent's loop thread for every incoming request, after the agent recorded it,
+  // and chooses the answer. Without a hook the agent answers 501.
+  using RequestHook = std::function<Answer(const IncomingSipRequest&)>;
 
   // Binds 127.0.0.1 on a free port (UDP and TCP) and starts the loop; throws when it cannot.
   explicit SofiaAgent(Options options);

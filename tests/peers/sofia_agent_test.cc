@@ -20,7 +20,10 @@ TEST(SofiaAgentTest, AnIncomingMessageIsRecordedShownToTheHookAndAnswered501) {
   SofiaAgent bob(Towards(FreePort()));
   SofiaAgent alice(Towards(bob.port()));
   std::vector<std::string> seen;
-  bob.OnRequest([&](const IncomingSipRequest& in) { seen.push_back(in.method); });
+  bob.OnRequest([&](const IncomingSipRequest& in) {
+    seen.push_back(in.method);
+    return SofiaAgent::Answer{};
+  });
   for (SipTransport transport : {SipTransport::kUdp, SipTransport::kTcp}) {
     auto answer = alice.SendRequest({.method = "MESSAGE",
                                      .request_uri = bob.ContactUri("bob", transport),

@@ -1,0 +1,32 @@
+// EdgeControl (edge_control.proto), served by every edge instance for requests that must
+// leave towards a client whose flow this instance holds: other edge instances forwarding a
+// pager MESSAGE, delivery sending notifications. Requests are validated on the gRPC thread and
+// handed to the SIP loop; the SIP answer finishes the call.
+#pragma once
+
+#include <cstddef>
+
+#include "dims/v1/edge_control.grpc.pb.h"
+#include "sip_stack.h"
+
+namespace dims::edge {
+
+class EdgeControlService : public dims::v1::EdgeControl::CallbackService {
+ public:
+  struct Options {
+    // The From of messages DIMS originates when the caller gives none.
+    std::string default_from = "<sip:dims@dims.test>";
+    size_t max_body_bytes = 1024 * 1024;
+  };
+  EdgeControlService(SipStack& stack, Options options);
+
+  grpc::ServerUnaryReactor* SendMessage(
+      grpc::CallbackServerContext* context, const dims::v1::EdgeControlSendMessageRequest* request,
+      dims::v1::EdgeControlSendMessageResponse* response) override;
+
+ private:
+  SipStack& stack_;
+  Options options_;
+};
+
+}  // namespace dims::edge

@@ -1,0 +1,31 @@
+// The header fields of a SIP request as it arrived, read from its raw text rather than from
+// Sofia's parsed form, so that what DIMS stores and shows is exactly what the sender wrote
+// (seed 004 11.3.2.5: the complete request, every header field as received).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dims::edge {
+
+struct RequestField {
+  std::string name;   // as written ("f", "From", "subject")
+  std::string value;  // as written, folded lines joined by one space, no trailing CRLF
+};
+
+// The header fields of `raw` (start line excluded, body excluded), in order. Stops at the
+// empty line; a line without a colon is skipped (Sofia has rejected such requests already).
+std::vector<RequestField> ReadRequestFields(std::string_view raw);
+
+// The full name of a header field, for comparisons: compact forms expanded (RFC 3261 7.3.3,
+// RFC 3841, RFC 4028, ...), and the canonical spelling of the names DIMS acts on. Other names
+// come back unchanged.
+std::string FullFieldName(std::string_view name);
+
+// The value of the first field named `full_name` (compact forms and case ignored).
+std::optional<std::string> FieldValue(const std::vector<RequestField>& fields,
+                                      std::string_view full_name);
+
+}  // namespace dims::edge

@@ -1,0 +1,358 @@
+// Pager-mode MESSAGE through the whole DIMS set (RFC 3428; seeds 000, 004; DESIGN flow 3), with
+// real Redis and PostgreSQL, sipp, our Sofia-SIP agent and, for byte-exact checks, a plain UDP
+// socket: offline recipients get the complete request stored and the sender 202 only after the
+// commit; registered IM clients get it forwarded; failures of the forward end stored; barring,
+// quotas and a storage outage give precise refusals and store nothing.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <string>
+
+#include "dims/v1/edge_control.grpc.pb.h"
+#include "dims/v1/storage.grpc.pb.h"
+#include "dims_stack.h"
+#include "sofia_agent.h"
+#include "test_clients.h"
+
+namespace dims::testing {
+namespace {
+using namespace std::chrono_literals;
+
+// A MESSAGE as a test writes it on the wire: compact forms, an unknown header field, odd
+// spacing, and a body with a NUL byte and bytes that are not UTF-8.
+std::string UnusualMessage(int sender_port, const std::string& branch, const std::string& to,
+                           const std::string& from_tag = "b0b") {
+  std::string body("Hi Alice\0\xff\xfe binary tail", 24);
+  return "MESSAGE sip:" + to + " SIP/2.0\r\n" +
+         "v: SIP/2.0/UDP 127.0.0.1:" + std::to_string(sender_port) + ";branch=" + branch +
+         "\r\n"
+         "Max-Forwards: 70\r\n"
+         "f: \"Bob Example\" <sip:bob@dims.test>;tag=" +
+         from_tag + "\r\n" + "t: <sip:" + to +
+         ">\r\n"
+         "i: unusual-1@127.0.0.1\r\n"
+         "CSeq: 7 MESSAGE\r\n"
+         "s:   lunch at noon?\r\n"
+         "Date: Sat, 21 Nov 2026 10:00:00 GMT\r\n"
+         "Priority: urgent\r\n"
+         "P-Asserted-Identity: <sip:bob@dims.test>\r\n"
+         "X-Carrier-Trace:  a;b=c  \r\n"
+         "c: application/octet-stream\r\n"
+         "l: " +
+         std::to_string(body.size()) +
+         "\r\n"
+         "\r\n" +
+         body;
+}
+
+// A UDP socket on loopback that sends one request and waits for its final answer.
+class RawUdpPeer {
+ public:
+  RawUdpPeer() {
+    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawUdpPeer() { close(fd_); }
+  int port() const { return port_; }
+
+  // The final answer's text (provisional answers skipped); empty after 10 s of silence.
+  std::string Send(const std::string& request, int to_port) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<uint16_t>(to_port));
+    sendto(fd_, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    char buf[65536];
+    for (;;) {
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return "";
+      std::string answer(buf, static_cast<size_t>(n));
+      if (answer.rfind("SIP/2.0 1", 0) != 0) return answer;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+class PagerMessageTest : public ::testing::Test {
+ protected:
+  void Start(const std::map<std::string, std::string>& env = {}) {
+    for (const auto& name : stack_.service_names()) {
+      stack_.StartService(name, env);
+      ASSERT_TRUE(stack_.WaitServing(name, 30s)) << stack_.process(name).ReadLog();
+    }
+    storage_ = dims::v1::Storage::NewStub(NewChannel(stack_.endpoints("storage").grpc_address()));
+  }
+
+  SofiaAgent::Options AgentOptions() {
+    return {.next_hop = "127.0.0.1:" + std::to_string(stack_.sip_port())};
+  }
+
+  // The messages stored for `aor`, complete, in arrival order.
+  std::vector<dims::v1::DeferredMessage> Stored(const std::string& aor) {
+    dims::v1::StorageListRequest request;
+    request.mutable_recipient()->set_uri(aor);
+    request.set_view(dims::v1::MESSAGE_VIEW_FULL);
+    request.set_page_size(100);
+    dims::v1::StorageListResponse response;
+    grpc::Status status = CallWithDeadline(*storage_, &dims::v1::Storage::Stub::List, request,
+                                           &response, nullptr, nullptr, 5s);
+    EXPECT_TRUE(status.ok()) << Describe(status);
+    return {response.messages().begin(), response.messages().end()};
+  }
+
+  // `user` registers its agent as an IM client of `aor`.
+  void RegisterImClient(SofiaAgent& agent, const std::string& user) {
+    auto answer = agent.Register(
+        {.aor = "sip:" + user + "@dims.test", .contact_params = ";+g.oma.sip-im", .expires = 600});
+    ASSERT_EQ(answer.status, 200) << answer.raw;
+  }
+
+  SipResponse SendMessage(SofiaAgent& from, const std::string& to_user,
+                          const std::string& body = "Hello",
+                          SipTransport transport = SipTransport::kUdp) {
+    return from.SendRequest({.method = "MESSAGE",
+                             .request_uri = "sip:" + to_user + "@dims.test",
+                             .from = "<sip:bob@dims.test>",
+                             .to = "<sip:" + to_user + "@dims.test>",
+                             .headers = {{"Subject", "test"}},
+                             .content_type = "text/plain",
+                             .body = body,
+                             .transport = transport});
+  }
+
+  std::string EdgeLog() { return stack_.process("sip-edge").LogTail(60); }
+
+  DimsStack stack_;
+  std::unique_ptr<dims::v1::Storage::Stub> storage_;
+};
+
+TEST_F(PagerMessageTest, AnOfflineUsersMessageIsStoredByteForByteAndAnswered202OnceCommitted) {
+  Start();
+  RawUdpPeer bob;
+  std::string request = UnusualMessage(bob.port(), "z9hG4bK-first", "alice@dims.test");
+  std::string answer = bob.Send(request, stack_.sip_port());
+  ASSERT_EQ(answer.rfind("SIP/2.0 202 ", 0), 0u) << answer << EdgeLog();
+  EXPECT_NE(answer.find("Server: IM-serv/OMA1.0"), std::string::npos) << answer;
+
+  auto stored = Stored("sip:alice@dims.test");
+  ASSERT_EQ(stored.size(), 1u);
+  const auto& m = stored[0];
+  EXPECT_EQ(m.sip_request(), request);
+  EXPECT_EQ(m.kind(), dims::v1::MESSAGE_KIND_PAGER);
+  EXPECT_EQ(m.headers().from(), "\"Bob Example\" <sip:bob@dims.test>;tag=b0b");
+  EXPECT_EQ(m.headers().to(), "<sip:alice@dims.test>");
+  EXPECT_EQ(m.headers().subject(), "lunch at noon?");
+  EXPECT_EQ(m.headers().date(), "Sat, 21 Nov 2026 10:00:00 GMT");
+  EXPECT_EQ(m.headers().priority(), "urgent");
+  EXPECT_EQ(m.headers().p_asserted_identity(), "<sip:bob@dims.test>");
+  EXPECT_EQ(m.headers().call_id(), "unusual-1@127.0.0.1");
+  EXPECT_EQ(m.headers().cseq(), 7u);
+  EXPECT_EQ(m.headers().content_type(), "application/octet-stream");
+  EXPECT_EQ(m.size_bytes(), 24u);
+
+  // A retransmission (the 202 was lost) gets the 202 again from the transaction.
+  answer = bob.Send(request, stack_.sip_port());
+  ASSERT_EQ(answer.rfind("SIP/2.0 202 ", 0), 0u) << answer;
+  // A retry as a new request with the same Call-ID and CSeq (an element in front of DIMS that
+  // gave up and tried again with a tag of its own) is answered 202 with the first copy.
+  answer = bob.Send(UnusualMessage(bob.port(), "z9hG4bK-retry", "alice@dims.test", "retry"),
+                    stack_.sip_port());
+  ASSERT_EQ(answer.rfind("SIP/2.0 202 ", 0), 0u) << answer;
+  auto after = Stored("sip:alice@dims.test");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].sip_request(), request);
+}
+
+TEST_F(PagerMessageTest, SippMessagesToOfflineUsersOverUdpAndTcpAreAllStored) {
+  Start();
+  for (const std::string transport : {"u1", "t1"}) {
+    auto errors = stack_.dir().path() / ("message-" + transport + "-errors.log");
+    auto args =
+        SippClientArgs(stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/message_offline.xml",
+                       transport, 50, 10);
+    args.insert(args.end(),
+                {"-timeout", "60", "-timeout_error", "-trace_err", "-error_file", errors.string()});
+    Process sipp({.program = "/usr/bin/sipp",
+                  .args = std::move(args),
+                  .log = stack_.dir().path() / ("message-" + transport + ".log")});
+    auto status = sipp.Wait(90s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << sipp.LogTail(30) << ReadFile(errors) << EdgeLog();
+  }
+  // sipp numbers calls from 1 in each run: every recipient got one message per transport.
+  for (int n : {1, 25, 50}) {
+    auto stored = Stored("sip:offline-" + std::to_string(n) + "@dims.test");
+    ASSERT_EQ(stored.size(), 2u) << n;
+    EXPECT_NE(stored[0].sip_request().find("this waits for you"), std::string::npos);
+    EXPECT_EQ(stored[0].headers().subject(), "offline test " + std::to_string(n));
+  }
+}
+
+TEST_F(PagerMessageTest, ARegisteredImClientGetsTheMessageForwardedAndNothingIsStored) {
+  Start();
+  SofiaAgent alice_client(AgentOptions());
+  alice_client.OnRequest([](const IncomingSipRequest&) { return SofiaAgent::Answer{200, "OK"}; });
+  RegisterImClient(alice_client, "alice");
+  SofiaAgent bob(AgentOptions());
+  for (SipTransport transport : {SipTransport::kUdp, SipTransport::kTcp}) {
+    auto answer = SendMessage(bob, "alice", "Are you there?", transport);
+    EXPECT_EQ(answer.status, 200) << answer.raw << EdgeLog();
+  }
+  auto received = alice_client.received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].method, "MESSAGE");
+  EXPECT_EQ(received[0].body, "Are you there?");
+  EXPECT_EQ(received[0].content_type, "text/plain");
+  EXPECT_NE(received[0].raw.find("Subject: test"), std::string::npos) << received[0].raw;
+  EXPECT_NE(received[0].from.find("sip:bob@dims.test"), std::string::npos) << received[0].from;
+  EXPECT_TRUE(Stored("sip:alice@dims.test").empty());
+}
+
+TEST_F(PagerMessageTest, AForwardTheClientCannotTakeNowEndsStoredWith202) {
+  Start({{"DIMS_MESSAGE_FORWARD_TIMEOUT_MS", "500"}});
+  SofiaAgent alice_client(AgentOptions());
+  std::atomic<int> answer_with{0};  // first: never answer
+  alice_client.OnRequest([&](const IncomingSipRequest&) {
+    return SofiaAgent::Answer{answer_with, "Temporarily Unavailable"};
+  });
+  RegisterImClient(alice_client, "alice");
+  SofiaAgent bob(AgentOptions());
+  auto answer = SendMessage(bob, "alice", "nobody answers");
+  EXPECT_EQ(answer.status, 202) << answer.raw << EdgeLog();
+  answer_with = 480;
+  answer = SendMessage(bob, "alice", "busy client");
+  EXPECT_EQ(answer.status, 202) << answer.raw << EdgeLog();
+
+  auto stored = Stored("sip:alice@dims.test");
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_NE(stored[0].sip_request().find("nobody answers"), std::string::npos);
+  EXPECT_NE(stored[1].sip_request().find("busy client"), std::string::npos);
+  EXPECT_EQ(alice_client.received().size(), 2u);
+}
+
+TEST_F(PagerMessageTest, AClientsRefusalIsRelayedAndNothingIsStored) {
+  Start();
+  SofiaAgent alice_client(AgentOptions());
+  alice_client.OnRequest([](const IncomingSipRequest&) {
+    return SofiaAgent::Answer{415, "Unsupported Media Type"};
+  });
+  RegisterImClient(alice_client, "alice");
+  SofiaAgent bob(AgentOptions());
+  auto answer = SendMessage(bob, "alice");
+  EXPECT_EQ(answer.status, 415) << answer.raw;
+  EXPECT_TRUE(Stored("sip:alice@dims.test").empty());
+}
+
+TEST_F(PagerMessageTest, ARecipientWhoBarsPagerModeImRefusesWith403AndNothingIsStored) {
+  Start();
+  SofiaAgent alice(AgentOptions());
+  auto published = alice.Publish(
+      {.aor = "sip:alice@dims.test",
+       .content_type = "application/poc-settings+xml",
+       .body = "<poc-settings xmlns=\"urn:oma:params:xml:ns:poc:poc-settings\" "
+               "xmlns:dims=\"urn:dims:params:xml:ns:im-settings-ext\"><entity id=\"a\">"
+               "<dims:pager-large-barring active=\"true\"/></entity></poc-settings>",
+       .expires = 600});
+  ASSERT_EQ(published.status, 200) << published.raw;
+  SofiaAgent bob(AgentOptions());
+  auto answer = SendMessage(bob, "alice");
+  EXPECT_EQ(answer.status, 403) << answer.raw;
+  EXPECT_TRUE(Stored("sip:alice@dims.test").empty());
+}
+
+TEST_F(PagerMessageTest, StorageRefusalsReachTheSenderPreciselyAndStoreNothingMore) {
+  Start({{"DIMS_MAX_USER_MESSAGES", "2"}, {"DIMS_MAX_MESSAGE_BYTES", "1000"}});
+  SofiaAgent bob(AgentOptions());
+  EXPECT_EQ(SendMessage(bob, "carol", "one").status, 202);
+  EXPECT_EQ(SendMessage(bob, "carol", "two").status, 202);
+  auto full = SendMessage(bob, "carol", "three");
+  EXPECT_EQ(full.status, 480) << full.raw;
+  EXPECT_NE(full.raw.find("Warning: 399"), std::string::npos) << full.raw;
+  EXPECT_NE(full.raw.find("USER_MESSAGES"), std::string::npos) << full.raw;
+  auto large = SendMessage(bob, "dave", std::string(2000, 'x'));
+  EXPECT_EQ(large.status, 413) << large.raw;
+  EXPECT_EQ(Stored("sip:carol@dims.test").size(), 2u);
+  EXPECT_TRUE(Stored("sip:dave@dims.test").empty());
+}
+
+TEST_F(PagerMessageTest, WithStorageAwayTheSenderGets503WithRetryAfterAndNothingIsStored) {
+  Start();
+  stack_.process("storage").Signal(SIGKILL);
+  ASSERT_TRUE(stack_.process("storage").Wait(10s));
+  SofiaAgent bob(AgentOptions());
+  auto answer = SendMessage(bob, "erin", "while storage is away");
+  EXPECT_EQ(answer.status, 503) << answer.raw;
+  EXPECT_TRUE(answer.retry_after) << answer.raw;
+
+  stack_.StartService("storage");
+  ASSERT_TRUE(stack_.WaitServing("storage", 30s));
+  EXPECT_TRUE(Stored("sip:erin@dims.test").empty());
+  EXPECT_EQ(SendMessage(bob, "erin", "after it came back").status, 202) << EdgeLog();
+  EXPECT_EQ(Stored("sip:erin@dims.test").size(), 1u);
+}
+
+TEST_F(PagerMessageTest, EdgeControlSendsAMessageAndReportsTheClientsAnswer) {
+  Start();
+  SofiaAgent alice_client(AgentOptions());
+  std::atomic<int> answer_with{200};
+  alice_client.OnRequest([&](const IncomingSipRequest&) {
+    return SofiaAgent::Answer{answer_with, "Whatever"};
+  });
+  auto edge =
+      dims::v1::EdgeControl::NewStub(NewChannel(stack_.endpoints("sip-edge").grpc_address()));
+  dims::v1::EdgeControlSendMessageRequest request;
+  request.mutable_target()->mutable_aor()->set_uri("sip:alice@dims.test");
+  request.mutable_target()->set_contact_uri(alice_client.ContactUri("alice", SipTransport::kUdp));
+  request.set_content_type("application/simple-message-summary");
+  request.set_body("Messages-Waiting: yes\r\n");
+  auto* subject = request.add_headers();
+  subject->set_name("Subject");
+  subject->set_value("deferred messages");
+  dims::v1::EdgeControlSendMessageResponse response;
+  dims::v1::ErrorDetail detail;
+  grpc::Status status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::SendMessage, request,
+                                         &response, &detail, nullptr, 10s);
+  ASSERT_TRUE(status.ok()) << Describe(status) << EdgeLog();
+  EXPECT_EQ(response.sip().status_code(), 200u);
+  auto received = alice_client.received();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].content_type, "application/simple-message-summary");
+  EXPECT_NE(received[0].raw.find("Accept-Contact: *;+g.oma.sip-im"), std::string::npos)
+      << received[0].raw;
+  EXPECT_NE(received[0].raw.find("Subject: deferred messages"), std::string::npos);
+
+  answer_with = 486;
+  status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::SendMessage, request, &response,
+                            &detail, nullptr, 10s);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED) << Describe(status);
+  EXPECT_EQ(detail.sip().status_code(), 486u);
+
+  auto* forbidden = request.add_headers();
+  forbidden->set_name("Via");
+  forbidden->set_value("SIP/2.0/UDP 192.0.2.1");
+  status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::SendMessage, request, &response,
+                            &detail, nullptr, 10s);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(detail.reason(), "FORBIDDEN_HEADER");
+}
+
+}  // namespace
+}  // namespace dims::testing
