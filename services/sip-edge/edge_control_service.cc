@@ -40,8 +40,75 @@ class PendingCall {
 
 }  // namespace
 
-EdgeControlService::EdgeControlService(SipStack& stack, Options options)
-    : stack_(stack), options_(std::move(options)) {}
+// RFC 6665 event-reason-value for a termination reason.
+std::string ReasonToken(dims::v1::SubscriptionTerminationReason reason) {
+  switch (reason) {
+    case dims::v1::SUBSCRIPTION_TERMINATION_REASON_PROBATION:
+      return "probation";
+    case dims::v1::SUBSCRIPTION_TERMINATION_REASON_REJECTED:
+      return "rejected";
+    case dims::v1::SUBSCRIPTION_TERMINATION_REASON_TIMEOUT:
+      return "timeout";
+    case dims::v1::SUBSCRIPTION_TERMINATION_REASON_GIVEUP:
+      return "giveup";
+    case dims::v1::SUBSCRIPTION_TERMINATION_REASON_NORESOURCE:
+      return "noresource";
+    default:
+      return "deactivated";
+  }
+}
+
+EdgeControlService::EdgeControlService(SipStack& stack, SummarySubscriptions& subscriptions,
+                                       Options options)
+    : stack_(stack), subscriptions_(subscriptions), options_(std::move(options)) {}
+
+grpc::ServerUnaryReactor* EdgeControlService::Notify(
+    grpc::CallbackServerContext* context, const dims::v1::EdgeControlNotifyRequest* request,
+    dims::v1::EdgeControlNotifyResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (request->subscription_id().empty()) {
+    reactor->Finish(Fail(context, grpc::StatusCode::INVALID_ARGUMENT, "subscription_id is required",
+                         "UNKNOWN_SUBSCRIPTION", "subscription_id"));
+    return reactor;
+  }
+  auto aor = NormalizeAor(request->aor().uri());
+  if (!aor) {
+    reactor->Finish(Fail(context, grpc::StatusCode::INVALID_ARGUMENT, "aor is not a usable AOR",
+                         "INVALID_AOR", "aor.uri"));
+    return reactor;
+  }
+  std::optional<dims::v1::StoreSummary> summary;
+  std::optional<std::string> terminate;
+  switch (request->action_case()) {
+    case dims::v1::EdgeControlNotifyRequest::kSummary:
+      summary = request->summary();
+      break;
+    case dims::v1::EdgeControlNotifyRequest::kTerminate:
+      terminate = ReasonToken(request->terminate().reason());
+      break;
+    default:
+      reactor->Finish(Fail(context, grpc::StatusCode::INVALID_ARGUMENT,
+                           "either summary or terminate is required", "MISSING_ACTION", ""));
+      return reactor;
+  }
+  auto call = std::make_shared<PendingCall>(context, reactor);
+  stack_.Post([this, call, response, id = request->subscription_id(), aor = *aor,
+               summary = std::move(summary), terminate = std::move(terminate)] {
+    subscriptions_.Notify(id, aor, summary, terminate,
+                          [call, response](const SummarySubscriptions::NotifyResult& result) {
+                            if (!result.status.ok()) {
+                              call->Finish(Fail(call->context(), result.status.error_code(),
+                                                result.status.error_message(), result.detail));
+                              return;
+                            }
+                            if (!result.stale_skipped) *response->mutable_sip() = result.sip;
+                            response->set_stale_skipped(result.stale_skipped);
+                            response->set_last_sent_version(result.last_sent_version);
+                            call->Finish(grpc::Status::OK);
+                          });
+  });
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* EdgeControlService::SendMessage(
     grpc::CallbackServerContext* context, const dims::v1::EdgeControlSendMessageRequest* request,

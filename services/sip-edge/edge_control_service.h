@@ -8,6 +8,7 @@
 
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "sip_stack.h"
+#include "summary_subscriptions.h"
 
 namespace dims::edge {
 
@@ -18,14 +19,18 @@ class EdgeControlService : public dims::v1::EdgeControl::CallbackService {
     std::string default_from = "<sip:dims@dims.test>";
     size_t max_body_bytes = 1024 * 1024;
   };
-  EdgeControlService(SipStack& stack, Options options);
+  EdgeControlService(SipStack& stack, SummarySubscriptions& subscriptions, Options options);
 
   grpc::ServerUnaryReactor* SendMessage(
       grpc::CallbackServerContext* context, const dims::v1::EdgeControlSendMessageRequest* request,
       dims::v1::EdgeControlSendMessageResponse* response) override;
+  grpc::ServerUnaryReactor* Notify(grpc::CallbackServerContext* context,
+                                   const dims::v1::EdgeControlNotifyRequest* request,
+                                   dims::v1::EdgeControlNotifyResponse* response) override;
 
  private:
   SipStack& stack_;
+  SummarySubscriptions& subscriptions_;
   Options options_;
 };
 

@@ -63,12 +63,14 @@ int main(int argc, char** argv) {
   const auto& config = host->config();
 
   auto sip_listen = config.GetHostPort("sip-listen");
+  // PUBLISH takes the settings packages, SUBSCRIBE message-summary; the stack answers 489 to
+  // anything else.
   const std::string allowed_events = "poc-settings, im-settings";
   dims::edge::SipMetrics sip_metrics(host->metrics());
   dims::edge::SipStack sip({.host = sip_listen.host,
                             .port = sip_listen.port,
                             .server_header = dims::ReleaseToken(),
-                            .allowed_events = allowed_events,
+                            .allowed_events = allowed_events + ", message-summary",
                             .metrics = &sip_metrics});
   auto domains = config.GetList("domains");
   auto settings = host->ConnectPeer("settings", "settings");
@@ -105,6 +107,15 @@ int main(int argc, char** argv) {
        .forward_timeout = std::chrono::milliseconds(config.GetInt("message-forward-timeout-ms"))},
       host->metrics());
   sip.OnMessage([&messages](const dims::edge::IncomingMessage& m) { messages.Handle(m); });
+  dims::edge::SummarySubscriptions subscriptions(
+      sip, *redis, redis_workers, storage,
+      {.domains = std::set<std::string>(domains.begin(), domains.end()),
+       .edge_instance_id = host->instance_id(),
+       .edge_address = advertised});
+  sip.OnSubscribe(
+      [&subscriptions](const dims::edge::IncomingSubscribe& s) { subscriptions.Handle(s); });
+  sip.OnSubscriptionChange(
+      [&subscriptions](const dims::edge::SubscriptionChange& c) { subscriptions.OnChange(c); });
   dims::RedisKeyGauge registrations(
       *redis, "dims:reg:*",
       host->metrics()
@@ -127,7 +138,7 @@ int main(int argc, char** argv) {
   auto delivery = host->ConnectPeer("delivery", "delivery");
 
   dims::edge::EdgeControlService edge_control(
-      sip, {.default_from = "<sip:dims@" + domains.front() + ">"});
+      sip, subscriptions, {.default_from = "<sip:dims@" + domains.front() + ">"});
   host->AddService(&edge_control, dims::v1::EdgeControl::service_full_name());
   host->OnDrain([&] { sip.Stop(); });
   host->OnStop([&] {

@@ -7,6 +7,7 @@
 #include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_extra.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
@@ -15,9 +16,11 @@
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/url.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -93,6 +96,15 @@ struct SipStack::Loop {
     std::string call_id;
   };
   std::map<nua_handle_t*, Sent> sent;
+
+  // Subscriptions the edge accepted (notifier dialogs), by dialog key and by handle.
+  struct Dialog {
+    nua_handle_t* handle = nullptr;
+    std::deque<SentCallback> notifies;  // NOTIFYs the edge sent, waiting for their answers
+    bool terminated = false;
+  };
+  std::map<uint64_t, Dialog> dialogs;
+  std::map<nua_handle_t*, uint64_t> dialog_of;
   bool shutting_down = false;
 
   // `with_tag`/`with_value`: the NUTAG_WITH_* naming the request being answered.
@@ -273,6 +285,116 @@ struct SipStack::Loop {
     Dispatch(nh, sip, in, owner->on_message_);
   }
 
+  void OnSubscribe(nua_handle_t* nh, int status, sip_t const* sip, tagi_t* tags) {
+    if (status >= 200) {  // a refresh or removal, answered by the stack
+      auto it = dialog_of.find(nh);
+      if (it == dialog_of.end()) return;
+      int substate = nua_substate_active;
+      tl_gets(tags, NUTAG_SUBSTATE_REF(substate), TAG_END());
+      SubscriptionChange change{it->second, substate == nua_substate_terminated, 0};
+      if (!change.terminated) {
+        int requested = sip && sip->sip_expires ? static_cast<int>(sip->sip_expires->ex_delta)
+                                                : owner->options_.max_subscription_expires;
+        change.expires = std::min(requested, owner->options_.max_subscription_expires);
+      } else {
+        dialogs[it->second].terminated = true;  // the stack sends the final NOTIFY itself
+      }
+      if (owner->on_subscription_change_) owner->on_subscription_change_(change);
+      return;
+    }
+    IncomingSubscribe in;
+    char buf[1024];
+    url_e(buf, sizeof buf, sip->sip_request->rq_url);
+    in.request_uri = buf;
+    if (sip->sip_event) in.event = sip->sip_event->o_type;
+    if (sip->sip_from) {
+      url_e(buf, sizeof buf, sip->sip_from->a_url);
+      in.from = buf;
+    }
+    if (sip_p_asserted_identity_t const* pai = sip_p_asserted_identity(sip)) {
+      url_e(buf, sizeof buf, pai->paid_url);
+      in.asserted_identity = buf;
+    }
+    if (sip->sip_expires) in.expires = static_cast<int>(sip->sip_expires->ex_delta);
+    for (sip_accept_t const* a = sip->sip_accept; a; a = a->ac_next) {
+      if (a->ac_type) in.accept.emplace_back(a->ac_type);
+    }
+    if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
+    if (sip->sip_contact) {
+      url_e(buf, sizeof buf, sip->sip_contact->m_url);
+      in.contact = buf;
+    }
+    Dispatch(nh, sip, in, owner->on_subscribe_);
+  }
+
+  uint64_t AcceptSubscription(uint64_t id, int expires, const NotifyContent& first,
+                              SentCallback done) {
+    auto it = pending.find(id);
+    if (it == pending.end()) return 0;  // answered already (guard timer or shutdown)
+    Pending p = it->second;
+    pending.erase(it);
+    SipAnswer ok{200, "OK"};
+    ok.expires = expires;
+    Answer(p.handle, ok, p.method, p.arrived, NUTAG_WITH_SAVED(p.saved));
+    su_timer_destroy(p.guard);
+    nua_destroy_event(p.saved);
+    // The handle now carries the dialog; the reference taken in Defer keeps it until the end.
+    uint64_t dialog = next_id++;
+    dialogs[dialog].handle = p.handle;
+    dialog_of[p.handle] = dialog;
+    Notify(dialog, first, std::move(done));
+    return dialog;
+  }
+
+  void Notify(uint64_t dialog, const NotifyContent& c, SentCallback done) {
+    auto it = dialogs.find(dialog);
+    if (it == dialogs.end() || it->second.terminated || shutting_down) {
+      done({481, "Subscription does not exist", true, ""});
+      return;
+    }
+    it->second.notifies.push_back(std::move(done));
+    std::string state =
+        c.terminate ? "terminated" + (c.reason.empty() ? "" : ";reason=" + c.reason) : "";
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    sip_payload_t* payload = sip_payload_create(home, c.body.data(), c.body.size());
+    nua_notify(it->second.handle,
+               NUTAG_SUBSTATE(c.terminate ? nua_substate_terminated : nua_substate_active),
+               TAG_IF(c.terminate, SIPTAG_SUBSCRIPTION_STATE_STR(state.c_str())),
+               SIPTAG_EVENT_STR(c.event.c_str()), SIPTAG_CONTENT_TYPE_STR(c.content_type.c_str()),
+               SIPTAG_PAYLOAD(payload), TAG_END());
+    su_home_deinit(home);
+    if (c.terminate) it->second.terminated = true;
+  }
+
+  void OnNotifyAnswer(nua_handle_t* nh, int status, char const* phrase, sip_t const* sip,
+                      tagi_t* tags) {
+    if (status < 200) return;
+    auto by_handle = dialog_of.find(nh);
+    if (by_handle == dialog_of.end()) return;
+    uint64_t key = by_handle->second;
+    Dialog& dialog = dialogs[key];
+    // Answers come in the order the NOTIFYs went out; NOTIFYs the stack sent on its own (the
+    // copy after a refresh, the final one on expiry) find the queue empty.
+    if (!dialog.notifies.empty()) {
+      SentCallback done = std::move(dialog.notifies.front());
+      dialog.notifies.pop_front();
+      done({status, phrase ? phrase : "", sip == nullptr, ""});
+    }
+    int substate = nua_substate_active;
+    tl_gets(tags, NUTAG_SUBSTATE_REF(substate), TAG_END());
+    bool over = substate == nua_substate_terminated || status == 481;
+    if (!over) return;
+    bool reported = dialog.terminated;
+    for (auto& waiting : dialog.notifies) waiting({481, "Subscription does not exist", true, ""});
+    dialogs.erase(key);
+    dialog_of.erase(nh);
+    nua_handle_destroy(nh);
+    nua_handle_unref(nh);
+    if (owner->on_subscription_change_ && (!reported || status == 481)) {
+      owner->on_subscription_change_({key, true, 0});
+    }
+  }
+
   void SendMessage(const OutgoingMessage& m, SentCallback done) {
     if (shutting_down) {
       done({503, "Service Unavailable (edge stopping)", true, m.call_id});
@@ -346,7 +468,7 @@ struct SipStack::Loop {
 namespace {
 
 void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magic_t* magic,
-             nua_handle_t* nh, nua_hmagic_t*, sip_t const* sip, tagi_t*) noexcept {
+             nua_handle_t* nh, nua_hmagic_t*, sip_t const* sip, tagi_t* tags) noexcept {
   auto* loop = reinterpret_cast<SipStack::Loop*>(magic);
   try {
     bool incoming = event == nua_i_publish || event == nua_i_register || event == nua_i_options ||
@@ -370,6 +492,11 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
         loop->OnMessageAnswer(nh, status, phrase, sip);
         break;
       case nua_i_subscribe:
+        loop->OnSubscribe(nh, status, sip, tags);
+        break;
+      case nua_r_notify:
+        loop->OnNotifyAnswer(nh, status, phrase, sip, tags);
+        break;
       case nua_i_invite:
         log::Debug("request not implemented yet",
                    {{"method", sip && sip->sip_request ? sip->sip_request->rq_method_name : "?"}});
@@ -423,6 +550,15 @@ void SipStack::SendMessage(const OutgoingMessage& message, SentCallback done) {
   if (loop_) loop_->SendMessage(message, std::move(done));
 }
 
+uint64_t SipStack::AcceptSubscription(uint64_t id, int expires, const NotifyContent& first,
+                                      SentCallback done) {
+  return loop_ ? loop_->AcceptSubscription(id, expires, first, std::move(done)) : 0;
+}
+
+void SipStack::Notify(uint64_t dialog, const NotifyContent& content, SentCallback done) {
+  if (loop_) loop_->Notify(dialog, content, std::move(done));
+}
+
 void SipStack::Stop() {
   bool posted = Post([this] {
     Loop* loop = loop_;
@@ -435,6 +571,12 @@ void SipStack::Stop() {
     }
     while (!loop->pending.empty()) {
       loop->Respond(loop->pending.begin()->first, Busy());
+    }
+    // Subscriptions end with the stack (nua_shutdown sends their final NOTIFYs); whoever waits
+    // on a NOTIFY hears so now.
+    for (auto& [key, dialog] : loop->dialogs) {
+      for (auto& waiting : dialog.notifies) waiting({503, "Service Unavailable", true, ""});
+      dialog.notifies.clear();
     }
     nua_shutdown(loop->nua);
   });
@@ -457,6 +599,7 @@ void SipStack::Run() {
         NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, REGISTER, PUBLISH, SUBSCRIBE, "
                     "NOTIFY"),
         NUTAG_ALLOW_EVENTS(options_.allowed_events.c_str()), NUTAG_MEDIA_ENABLE(0),
+        NUTAG_SUB_EXPIRES(static_cast<unsigned>(options_.max_subscription_expires)),
         // 100 Trying to a non-INVITE still waiting for a service after T2/2 stops the client's
         // UDP retransmissions (RFC 4320).
         NTATAG_EXTRA_100(1),

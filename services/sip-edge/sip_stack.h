@@ -68,6 +68,36 @@ struct IncomingMessage {
   std::chrono::system_clock::time_point received_at;
 };
 
+// An initial SUBSCRIBE (refreshes and removals of a subscription the edge accepted are answered
+// by the stack itself and reported as SubscriptionChange).
+struct IncomingSubscribe {
+  uint64_t id = 0;
+  std::string request_uri;
+  std::string event;
+  std::string from;                 // the From URI
+  std::string asserted_identity;    // the P-Asserted-Identity URI, when present
+  std::optional<int> expires;       // the Expires header
+  std::vector<std::string> accept;  // the Accept media types, when present
+  std::string call_id;
+  std::string contact;
+};
+
+// One NOTIFY's content.
+struct NotifyContent {
+  std::string event;  // "message-summary"
+  std::string content_type;
+  std::string body;
+  bool terminate = false;  // Subscription-State: terminated (else active)
+  std::string reason;      // with terminate: "timeout", "deactivated", "noresource", ...
+};
+
+// What happened to an accepted subscription without the edge asking.
+struct SubscriptionChange {
+  uint64_t dialog = 0;
+  bool terminated = false;  // the subscriber removed it, or it expired
+  int expires = 0;          // when refreshed: the seconds granted
+};
+
 // A MESSAGE the edge sends (a forwarded MESSAGE, a notification).
 struct OutgoingMessage {
   std::string request_uri;  // the contact, or the AOR
@@ -97,13 +127,16 @@ class SipStack {
     int port = 5060;
     std::string server_header;  // release version token
     std::string allowed_events = "poc-settings, im-settings";
-    int answer_guard_ms = 8000;  // well under Timer F (32 s): the client still listens
+    int answer_guard_ms = 8000;           // well under Timer F (32 s): the client still listens
+    int max_subscription_expires = 3600;  // longest subscription granted
     SipMetrics* metrics = nullptr;
   };
   using PublishHandler = std::function<void(const IncomingPublish&)>;
   using RegisterHandler = std::function<void(const IncomingRegister&)>;
   using MessageHandler = std::function<void(const IncomingMessage&)>;
   using SentCallback = std::function<void(const SentAnswer&)>;
+  using SubscribeHandler = std::function<void(const IncomingSubscribe&)>;
+  using SubscriptionChangeHandler = std::function<void(const SubscriptionChange&)>;
 
   explicit SipStack(Options options);
   ~SipStack();
@@ -114,6 +147,10 @@ class SipStack {
   void OnPublish(PublishHandler handler) { on_publish_ = std::move(handler); }
   void OnRegister(RegisterHandler handler) { on_register_ = std::move(handler); }
   void OnMessage(MessageHandler handler) { on_message_ = std::move(handler); }
+  void OnSubscribe(SubscribeHandler handler) { on_subscribe_ = std::move(handler); }
+  void OnSubscriptionChange(SubscriptionChangeHandler handler) {
+    on_subscription_change_ = std::move(handler);
+  }
 
   // Starts the loop thread; returns once the listeners are bound (false and *error if not).
   bool Start(std::string* error);
@@ -128,6 +165,14 @@ class SipStack {
   // Loop thread: sends `message`; `done` runs on the loop thread with its final answer, exactly
   // once (with a local 503 when the stack is stopping).
   void SendMessage(const OutgoingMessage& message, SentCallback done);
+  // Loop thread: accepts SUBSCRIBE `id` (200 with Expires: `expires`) and sends `first` as the
+  // immediate NOTIFY (RFC 6665 4.2.1.2); `done` gets that NOTIFY's answer. Returns the dialog
+  // key for later NOTIFYs, 0 when the request was answered already.
+  uint64_t AcceptSubscription(uint64_t id, int expires, const NotifyContent& first,
+                              SentCallback done);
+  // Loop thread: sends a NOTIFY in dialog `dialog`; `done` gets its final answer (a local 481
+  // when the subscription is gone). A terminating NOTIFY ends the dialog.
+  void Notify(uint64_t dialog, const NotifyContent& content, SentCallback done);
 
   struct Loop;  // loop-thread state; public for the C callbacks
 
@@ -138,6 +183,8 @@ class SipStack {
   PublishHandler on_publish_;
   RegisterHandler on_register_;
   MessageHandler on_message_;
+  SubscribeHandler on_subscribe_;
+  SubscriptionChangeHandler on_subscription_change_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable started_cv_;

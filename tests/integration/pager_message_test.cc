@@ -5,6 +5,7 @@
 // quotas and a storage outage give precise refusals and store nothing.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -12,6 +13,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <ctime>
+#include <fstream>
 #include <string>
 
 #include "dims/v1/edge_control.grpc.pb.h"
@@ -138,6 +141,35 @@ class PagerMessageTest : public ::testing::Test {
   }
 
   std::string EdgeLog() { return stack_.process("sip-edge").LogTail(60); }
+
+  // The message-summary subscriptions the edge recorded for `aor` in Redis.
+  std::vector<dims::v1::Subscription> Subscriptions(const std::string& aor) {
+    std::vector<dims::v1::Subscription> found;
+    timeval timeout{2, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", stack_.redis().port(), timeout);
+    if (!c || c->err) {
+      ADD_FAILURE() << "redis connect";
+      if (c) redisFree(c);
+      return found;
+    }
+    std::string key = "dims:sub:{" + aor + "}";
+    auto* reply = static_cast<redisReply*>(redisCommand(c, "HGETALL %b", key.data(), key.size()));
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+      for (size_t i = 1; i < reply->elements; i += 2) {
+        dims::v1::Subscription s;
+        if (s.ParseFromArray(reply->element[i]->str, static_cast<int>(reply->element[i]->len))) {
+          found.push_back(s);
+        }
+      }
+    }
+    if (reply) freeReplyObject(reply);
+    redisFree(c);
+    return found;
+  }
+
+  std::unique_ptr<dims::v1::EdgeControl::Stub> EdgeControl() {
+    return dims::v1::EdgeControl::NewStub(NewChannel(stack_.endpoints("sip-edge").grpc_address()));
+  }
 
   DimsStack stack_;
   std::unique_ptr<dims::v1::Storage::Stub> storage_;
@@ -352,6 +384,82 @@ TEST_F(PagerMessageTest, EdgeControlSendsAMessageAndReportsTheClientsAnswer) {
                             &detail, nullptr, 10s);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(detail.reason(), "FORBIDDEN_HEADER");
+}
+
+TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsChanges) {
+  Start();
+  SofiaAgent bob(AgentOptions());
+  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
+  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
+
+  auto users = stack_.dir().path() / "users-alice.csv";
+  std::ofstream(users) << "SEQUENTIAL\nalice;\n";
+  auto errors = stack_.dir().path() / "subscribe-errors.log";
+  auto args = SippClientArgs(
+      stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/subscribe_summary.xml", "u1", 1, 1);
+  args.insert(args.end(), {"-inf", users.string(), "-timeout", "60", "-timeout_error", "-trace_err",
+                           "-error_file", errors.string()});
+  Process sipp({.program = "/usr/bin/sipp",
+                .args = std::move(args),
+                .log = stack_.dir().path() / "subscribe.log"});
+
+  // The subscription is in Redis, naming this edge instance, before the SUBSCRIBE is answered.
+  ASSERT_TRUE(WaitFor([&] { return Subscriptions("sip:alice@dims.test").size() == 1; }, 20s))
+      << sipp.ReadLog() << EdgeLog();
+  auto subscription = Subscriptions("sip:alice@dims.test")[0];
+  EXPECT_EQ(subscription.event_package(), "message-summary");
+  EXPECT_EQ(subscription.edge_address(), stack_.endpoints("sip-edge").grpc_address());
+  EXPECT_GT(subscription.expires_at().seconds(), std::time(nullptr) + 500);
+
+  // A change of the store: delivery would ask for this NOTIFY; here the test does.
+  auto edge = EdgeControl();
+  dims::v1::EdgeControlNotifyRequest notify;
+  notify.set_subscription_id(subscription.subscription_id());
+  notify.mutable_aor()->set_uri("sip:alice@dims.test");
+  auto* summary = notify.mutable_summary();
+  summary->mutable_aor()->set_uri("sip:alice@dims.test");
+  summary->set_version(100);
+  summary->set_new_count(3);
+  summary->mutable_pager()->set_new_count(3);
+  dims::v1::EdgeControlNotifyResponse response;
+  dims::v1::ErrorDetail detail;
+  grpc::Status status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::Notify, notify,
+                                         &response, &detail, nullptr, 15s);
+  ASSERT_TRUE(status.ok()) << Describe(status) << EdgeLog();
+  EXPECT_EQ(response.sip().status_code(), 200u);
+  EXPECT_EQ(response.last_sent_version(), 100u);
+  // An older summary than the last one sent is not sent.
+  summary->set_version(50);
+  status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::Notify, notify, &response, &detail,
+                            nullptr, 15s);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  EXPECT_TRUE(response.stale_skipped());
+
+  // sipp checked both NOTIFYs, unsubscribed and got the final NOTIFY.
+  auto exit = sipp.Wait(60s);
+  ASSERT_TRUE(exit);
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0)
+      << sipp.LogTail(30) << ReadFile(errors) << EdgeLog();
+  EXPECT_TRUE(WaitFor([&] { return Subscriptions("sip:alice@dims.test").empty(); }, 10s));
+  summary->set_version(200);
+  status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::Notify, notify, &response, &detail,
+                            nullptr, 15s);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(status);
+  EXPECT_EQ(detail.reason(), "UNKNOWN_SUBSCRIPTION");
+}
+
+TEST_F(PagerMessageTest, AMessageSummarySubscriptionToSomeoneElsesStoreIsRefused) {
+  Start();
+  SofiaAgent mallory(AgentOptions());
+  auto answer =
+      mallory.SendRequest({.method = "SUBSCRIBE",
+                           .request_uri = "sip:alice@dims.test",
+                           .from = "<sip:mallory@dims.test>",
+                           .to = "<sip:alice@dims.test>",
+                           .contact = "<" + mallory.ContactUri("mallory", SipTransport::kUdp) + ">",
+                           .headers = {{"Event", "message-summary"}, {"Expires", "600"}}});
+  EXPECT_EQ(answer.status, 403) << answer.raw;
+  EXPECT_TRUE(Subscriptions("sip:alice@dims.test").empty());
 }
 
 }  // namespace
