@@ -12,6 +12,8 @@ PACKAGES=(
   libjemalloc-dev
   # servers and peers used by the local stack and the tests
   redis-server postgresql sip-tester
+  # the baseline tests/bench/message_bench measures DIMS against (Kamailio's msilo)
+  kamailio kamailio-postgres-modules
   # small tools the scripts use
   curl procps iproute2
 )
@@ -35,3 +37,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The benchmark starts Kamailio itself; the system service Debian enables would take port 5060
+# from the local stack's sip-edge.
+if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now kamailio.service >/dev/null 2>&1 || true
+fi

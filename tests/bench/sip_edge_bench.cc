@@ -12,23 +12,17 @@
 // exact percentiles), and as the edge's histogram dims_sip_edge_sip_answer_duration_seconds saw
 // it (arrival to answer inside the edge, interpolated within buckets). Exits 1 when a cell got
 // no answer at all or a service died, so that the ctest smoke run notices a broken edge.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench_support.h"
@@ -128,44 +122,10 @@ double HistogramQuantile(const std::map<double, double>& before,
   return lower * 1000;
 }
 
-struct CellResult {
-  long sent = 0;       // transactions sipp started
-  long answered = 0;   // ... that got their 200
-  long failed = 0;     // ... that did not (another answer, or none)
-  long timeouts = 0;   // ... of those, no answer at all
-  double seconds = 0;  // first request sent to last 200 received
-  double p50_ms = 0;   // sipp's response times
-  double p99_ms = 0;
-  double edge_p50_ms = 0;
+struct CellResult : SippLoadResult {
+  double edge_p50_ms = 0;  // the edge's histogram
   double edge_p99_ms = 0;
-  int sipp_status = 0;
-  std::string first_errors;
-  double per_second() const { return seconds > 0 ? static_cast<double>(answered) / seconds : 0; }
 };
-
-// The last line of sipp's statistics file, by column name.
-std::map<std::string, std::string> LastStatistics(const fs::path& file) {
-  std::ifstream in(file);
-  std::string header;
-  std::string last;
-  std::getline(in, header);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) last = line;
-  }
-  std::map<std::string, std::string> out;
-  std::istringstream names(header);
-  std::istringstream values(last);
-  for (std::string name, value;
-       std::getline(names, name, ';') && std::getline(values, value, ';');) {
-    out[name] = value;
-  }
-  return out;
-}
-
-long Count(const std::map<std::string, std::string>& stats, const std::string& name) {
-  auto it = stats.find(name);
-  return it == stats.end() ? 0 : std::strtol(it->second.c_str(), nullptr, 10);
-}
 
 class Bench {
  public:
@@ -180,87 +140,22 @@ class Bench {
 
     int metrics_port = stack_.endpoints("sip-edge").metrics_port;
     auto buckets_before = AnswerBuckets(metrics_port, method);
-    // sipp writes its response-time trace next to the scenario file it was given: run it in
-    // the cell's folder.
-    double expected_seconds = static_cast<double>(transactions) / rate;
-    int timeout_seconds = static_cast<int>(expected_seconds) + kRecvTimeoutMs / 1000 + 20;
-    auto args =
-        SippClientArgs(stack_.sip_port(), "scenario.xml", "u1", transactions, std::max(rate, 100));
-    args.insert(
-        args.end(),
-        {"-r", std::to_string(rate), "-recv_timeout", std::to_string(kRecvTimeoutMs), "-timeout",
-         std::to_string(timeout_seconds), "-trace_stat", "-stf", "stats.csv", "-fd", "1",
-         "-trace_rtt", "-rtt_freq", "100", "-trace_err", "-error_file", "errors.log"});
-    Process sipp({.program = "/usr/bin/sipp",
-                  .args = std::move(args),
-                  .log = dir / "sipp.log",
-                  .working_dir = dir});
-    auto status = sipp.Wait(std::chrono::seconds(static_cast<int>(expected_seconds) + 60));
     CellResult r;
-    if (!status) {
-      sipp.Signal(SIGKILL);
-      r.sipp_status = -1;
-    } else {
-      r.sipp_status = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
-    }
-
-    auto stats = LastStatistics(dir / "stats.csv");
-    r.sent = Count(stats, "TotalCallCreated");
-    r.answered = Count(stats, "SuccessfulCall(C)");
-    // Transactions still open when sipp stopped count as failed by timeout too.
-    long still_open = std::max(0L, r.sent - r.answered - Count(stats, "FailedCall(C)"));
-    r.failed = r.sent - r.answered;
-    r.timeouts = Count(stats, "FailedMaxUDPRetrans(C)") + Count(stats, "FailedTimeoutOnRecv(C)") +
-                 still_open;
-    ReadResponseTimes(dir / ("scenario_" + std::to_string(sipp.pid()) + "_rtt.csv"), &r);
+    static_cast<SippLoadResult&>(r) = RunSippLoad({.sip_port = stack_.sip_port(),
+                                                   .dir = dir,
+                                                   .calls = transactions,
+                                                   .rate = rate,
+                                                   .recv_timeout_ms = kRecvTimeoutMs});
     auto buckets_after = AnswerBuckets(metrics_port, method);
     r.edge_p50_ms = HistogramQuantile(buckets_before, buckets_after, 0.50);
     r.edge_p99_ms = HistogramQuantile(buckets_before, buckets_after, 0.99);
-    if (r.failed > 0 || r.answered == 0) {
-      std::istringstream errors(ReadFile(dir / "errors.log"));
-      int lines = 0;
-      for (std::string line; lines < 8 && std::getline(errors, line); ++lines) {
-        r.first_errors += "    " + line + "\n";
-      }
-      if (r.answered == 0) r.first_errors += sipp.LogTail(20);
-    }
     return r;
   }
 
  private:
-  // sipp's trace: one "date_ms;response_time_ms;rtd_no" line per answered transaction.
-  static void ReadResponseTimes(const fs::path& file, CellResult* r) {
-    std::ifstream in(file);
-    std::vector<double> times;
-    double first_sent = INFINITY;
-    double last_answer = 0;
-    for (std::string line; std::getline(in, line);) {
-      char* end = nullptr;
-      double at = std::strtod(line.c_str(), &end);
-      if (end == line.c_str() || *end != ';') continue;  // the header
-      double took = std::strtod(end + 1, nullptr);
-      times.push_back(took);
-      first_sent = std::min(first_sent, at - took);
-      last_answer = std::max(last_answer, at);
-    }
-    std::sort(times.begin(), times.end());
-    r->p50_ms = Percentile(times, 0.50);
-    r->p99_ms = Percentile(times, 0.99);
-    r->seconds = times.empty() ? 0 : (last_answer - first_sent) / 1000;
-  }
-
   DimsStack& stack_;
   int cells_ = 0;
 };
-
-// Milliseconds, or "<1" when the measurement cannot tell apart values under 1 ms: sipp counts
-// whole milliseconds, and the edge histogram's first bucket ends at 1 ms.
-std::string Ms(double ms, bool histogram) {
-  if (histogram ? ms <= 1.0 : ms < 1.0) return "<1";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f", ms);
-  return text;
-}
 
 bool ServicesRunning(DimsStack& stack) {
   bool running = true;
@@ -324,8 +219,8 @@ int Main(int argc, char** argv) {
       CellResult r = bench.Run(scenario, method, rate, transactions);
       std::printf("%-8s | %9d | %6ld | %10.0f | %6ld | %8ld | %7s | %7s | %11s | %11s\n",
                   method.c_str(), rate, r.sent, r.per_second(), r.failed, r.timeouts,
-                  Ms(r.p50_ms, false).c_str(), Ms(r.p99_ms, false).c_str(),
-                  Ms(r.edge_p50_ms, true).c_str(), Ms(r.edge_p99_ms, true).c_str());
+                  FormatMs(r.p50_ms).c_str(), FormatMs(r.p99_ms).c_str(),
+                  FormatMs(r.edge_p50_ms, true).c_str(), FormatMs(r.edge_p99_ms, true).c_str());
       std::fflush(stdout);
       if (!r.first_errors.empty()) {
         std::fprintf(stderr, "  %s at %d/s: %ld of %ld failed (sipp exit %d); first errors:\n%s",

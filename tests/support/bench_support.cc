@@ -1,18 +1,25 @@
 #include "bench_support.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "grpc_process.h"
+#include "test_servers.h"
 
 namespace dims::testing {
+namespace fs = std::filesystem;
 
 bool ParseNumberFlags(int argc, char** argv, const std::map<std::string, NumberFlag>& flags) {
   for (int i = 1; i < argc; ++i) {
@@ -42,6 +49,114 @@ double Percentile(const std::vector<double>& sorted, double p) {
 void PrintMachine() {
   std::printf("nproc: %ld (hardware threads: %u)\n", sysconf(_SC_NPROCESSORS_ONLN),
               std::thread::hardware_concurrency());
+}
+
+namespace {
+
+// The last line of sipp's statistics file, by column name.
+std::map<std::string, std::string> LastStatistics(const fs::path& file) {
+  std::ifstream in(file);
+  std::string header;
+  std::string last;
+  std::getline(in, header);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) last = line;
+  }
+  std::map<std::string, std::string> out;
+  std::istringstream names(header);
+  std::istringstream values(last);
+  for (std::string name, value;
+       std::getline(names, name, ';') && std::getline(values, value, ';');) {
+    out[name] = value;
+  }
+  return out;
+}
+
+long Count(const std::map<std::string, std::string>& stats, const std::string& name) {
+  auto it = stats.find(name);
+  return it == stats.end() ? 0 : std::strtol(it->second.c_str(), nullptr, 10);
+}
+
+// sipp's trace: one "date_ms;response_time_ms;rtd_no" line per timed transaction.
+void ReadResponseTimes(const fs::path& file, SippLoadResult* r) {
+  std::ifstream in(file);
+  std::vector<double> times;
+  double first_sent = INFINITY;
+  double last_answer = 0;
+  for (std::string line; std::getline(in, line);) {
+    char* end = nullptr;
+    double at = std::strtod(line.c_str(), &end);
+    if (end == line.c_str() || *end != ';') continue;  // the header
+    double took = std::strtod(end + 1, nullptr);
+    times.push_back(took);
+    first_sent = std::min(first_sent, at - took);
+    last_answer = std::max(last_answer, at);
+  }
+  std::sort(times.begin(), times.end());
+  r->p50_ms = Percentile(times, 0.50);
+  r->p99_ms = Percentile(times, 0.99);
+  r->seconds = times.empty() ? 0 : (last_answer - first_sent) / 1000;
+}
+
+}  // namespace
+
+SippLoadResult RunSippLoad(const SippLoad& load) {
+  double expected_seconds = static_cast<double>(load.calls) / load.rate;
+  int timeout_seconds = static_cast<int>(expected_seconds) + load.recv_timeout_ms / 1000 + 20;
+  auto args = SippClientArgs(load.sip_port, "scenario.xml", load.transport, load.calls,
+                             std::max(load.rate, 100));
+  args.insert(
+      args.end(),
+      {"-r", std::to_string(load.rate), "-recv_timeout", std::to_string(load.recv_timeout_ms),
+       "-timeout", std::to_string(timeout_seconds), "-trace_stat", "-stf", "stats.csv", "-fd", "1",
+       // Every response time as it comes: sipp writes (and flushes) the trace only
+       // when -rtt_freq of them are buffered, and drops the rest when it exits; one
+       // line at a time costs no more, it flushes each line anyway.
+       "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log"});
+  args.insert(args.end(), load.extra_args.begin(), load.extra_args.end());
+  // sipp writes its response-time trace next to the scenario file it was given: run it in
+  // the cell's folder.
+  Process sipp({.program = "/usr/bin/sipp",
+                .args = std::move(args),
+                .log = load.dir / "sipp.log",
+                .working_dir = load.dir});
+  auto status = sipp.Wait(std::chrono::seconds(timeout_seconds + 40));
+  SippLoadResult r;
+  if (!status) {
+    sipp.Signal(SIGKILL);
+    r.sipp_status = -1;
+  } else {
+    r.sipp_status = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+  }
+
+  auto stats = LastStatistics(load.dir / "stats.csv");
+  r.sent = Count(stats, "TotalCallCreated");
+  r.answered = Count(stats, "SuccessfulCall(C)");
+  r.retransmissions = Count(stats, "Retransmissions(C)");
+  // Calls still open when sipp stopped count as failed by timeout too.
+  long still_open = std::max(0L, r.sent - r.answered - Count(stats, "FailedCall(C)"));
+  r.failed = r.sent - r.answered;
+  r.timeouts =
+      Count(stats, "FailedMaxUDPRetrans(C)") + Count(stats, "FailedTimeoutOnRecv(C)") + still_open;
+  ReadResponseTimes(load.dir / ("scenario_" + std::to_string(sipp.pid()) + "_rtt.csv"), &r);
+  if (r.failed > 0 || r.answered == 0) {
+    std::istringstream errors(ReadFile(load.dir / "errors.log"));
+    int lines = 0;
+    for (std::string line; lines < 8 && std::getline(errors, line); ++lines) {
+      // sipp ends some entries without a newline: a "line" can hold hundreds of them.
+      if (line.size() > 400) line = line.substr(0, 400) + " ...";
+      r.first_errors += "    " + line + "\n";
+    }
+    if (r.answered == 0) r.first_errors += sipp.LogTail(20);
+  }
+  return r;
+}
+
+std::string FormatMs(double ms, bool histogram) {
+  if (histogram ? ms <= 1.0 : ms < 1.0) return "<1";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", ms);
+  return text;
 }
 
 int RunBenchmark(const char* name, int (*bench_main)(int, char**), int argc, char** argv) {

@@ -1,7 +1,8 @@
-// What the benchmarks share: numeric flags, percentiles, the machine line, and a main that
-// reports an exception instead of aborting.
+// What the benchmarks share: numeric flags, percentiles, the machine line, sipp as a load
+// client, and a main that reports an exception instead of aborting.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -21,6 +22,42 @@ double Percentile(const std::vector<double>& sorted, double p);
 
 // Prints the cores the figures were measured on.
 void PrintMachine();
+
+// One load cell driven by sipp as a client over loopback: `calls` calls of the scenario
+// `dir`/scenario.xml at `rate` per second, with sipp running in `dir` (its statistics, error
+// file and response-time trace land there). The scenario must time its transaction with
+// response-time timer 1 (start_rtd="1" on the request, rtd="1" on the answers that count).
+struct SippLoad {
+  int sip_port = 0;
+  std::filesystem::path dir;
+  std::string transport = "u1";  // sipp's -t
+  long calls = 0;
+  int rate = 0;
+  int recv_timeout_ms = 5000;           // sipp gives a call up after this without an answer
+  std::vector<std::string> extra_args;  // appended to sipp's ("-inf", "users.csv", ...)
+};
+
+struct SippLoadResult {
+  long sent = 0;             // calls sipp started
+  long answered = 0;         // ... that succeeded
+  long failed = 0;           // ... that did not (another answer, or none)
+  long timeouts = 0;         // ... of those, no answer at all
+  long retransmissions = 0;  // requests sipp sent again for want of an answer (UDP)
+  double seconds = 0;        // first request sent to last timed answer received
+  double p50_ms = 0;         // sipp's response times, whole milliseconds of its clock
+  double p99_ms = 0;
+  int sipp_status = 0;  // sipp's exit code; -1 when it had to be killed
+  // When a call failed: sipp's first errors; when none succeeded, its log's tail too.
+  std::string first_errors;
+  double per_second() const { return seconds > 0 ? static_cast<double>(answered) / seconds : 0; }
+};
+
+// Runs the cell to its end (bounded: the calls at the rate, plus sipp's timeouts).
+SippLoadResult RunSippLoad(const SippLoad& load);
+
+// Milliseconds for a table, or "<1" when the measurement cannot tell apart values under 1 ms
+// (sipp counts whole milliseconds; a `histogram`'s first bucket ends at 1 ms).
+std::string FormatMs(double ms, bool histogram = false);
 
 // Runs `bench_main`; an exception ends the benchmark with its message and exit code 1.
 int RunBenchmark(const char* name, int (*bench_main)(int, char**), int argc, char** argv);

@@ -1,0 +1,444 @@
+// message_bench: pager-mode MESSAGEs to offline users per second, end to end (sipp -> SIP
+// server -> durable store -> 202 Accepted), for DIMS and for Kamailio's msilo module on
+// PostgreSQL, in the same run on the same machine.
+//
+//   message_bench [--seconds N] [--max-messages N] [--rate R]...
+//
+// Starts Kamailio with tests/bench/msilo/kamailio.cfg (8 UDP children; m_store, then 202 once
+// the insert committed) on a PostgreSQL of its own holding the silo table from Kamailio's SQL,
+// and the whole DIMS set (DimsStack) on another; both servers are tests/support's, with fsync
+// and synchronous_commit on, so that every 202 of either system is durable. Then, for each
+// rate (default 1000 to 3000 per second by 500, then 4000 and 5000), one msilo step and one
+// DIMS step, each one sipp over UDP sending min(rate * --seconds, --max-messages) MESSAGEs of
+// tests/sip/load_message.xml (defaults 5 s and 20000) to 1,000 recipients who never
+// registered. A system's sustained rate is the best 202s per second of a step in which every
+// message got its 202 without a single retransmission; DIMS runs one more step at 80% of its
+// own. After every step the rows the step added to the store are counted (silo for msilo,
+// deferred_messages for DIMS): every 202 must have its row, and only a message sipp gave up
+// waiting for may have one without a 202. Exits 1 when a system answered no MESSAGE with 202
+// ("DIMS: no 202"), a count does not match, or a server died.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_support.h"
+#include "dims_stack.h"
+#include "test_servers.h"
+
+namespace dims::testing {
+namespace {
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr int kRecvTimeoutMs = 5000;  // sipp gives a message up after this
+constexpr int kRecipients = 1000;     // offline-0 ... offline-999
+constexpr double kTargetP99Ms = 20;   // DIMS at 80% of its sustained rate
+constexpr char kKamailio[] = "/usr/sbin/kamailio";
+constexpr char kKamailioSql[] = "/usr/share/kamailio/postgres";  // kamailio-postgres-modules
+
+struct Flags {
+  double seconds = 5;
+  long max_messages = 20'000;
+  std::vector<int> rates;  // empty: 1000 to 3000 by 500, 4000, 5000
+};
+
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  bool ok = ParseNumberFlags(
+      argc, argv,
+      {{"--seconds", [&](double v) { return (flags->seconds = v) > 0 && v <= 600; }},
+       {"--max-messages",
+        [&](double v) {
+          return (flags->max_messages = static_cast<long>(v)) > 0 && v <= 1'000'000;
+        }},
+       {"--rate", [&](double v) {
+          flags->rates.push_back(static_cast<int>(v));
+          return v >= 1 && v <= 100'000;
+        }}});
+  if (flags->rates.empty()) flags->rates = {1000, 1500, 2000, 2500, 3000, 4000, 5000};
+  return ok;
+}
+
+long CountRows(const std::string& dsn, const std::string& table) {
+  pqxx::connection c(dsn);
+  pqxx::nontransaction tx(c);
+  return tx.exec("SELECT count(*) FROM " + table)[0][0].as<long>();
+}
+
+// A SIP server under test: where it listens, and how many messages its store holds.
+class System {
+ public:
+  virtual ~System() = default;
+  virtual const char* name() const = 0;
+  virtual int sip_port() const = 0;
+  virtual long StoredRows() = 0;
+  // False, with the dead process's log on stderr, when a process of the system died.
+  virtual bool Running() = 0;
+
+  // The count once in-flight stores have landed: the same twice, half a second apart.
+  long SettledRows() {
+    long rows = StoredRows();
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(500ms);
+      long again = StoredRows();
+      if (again == rows) break;
+      rows = again;
+    }
+    return rows;
+  }
+};
+
+// Kamailio with msilo (tests/bench/msilo/kamailio.cfg) on a PostgreSQL of its own, in the
+// foreground, with its pid file and runtime folder in `dir`.
+class Msilo : public System {
+ public:
+  explicit Msilo(const fs::path& dir) : postgres_(dir), sip_port_(FreePort()) {
+    postgres_.Start();
+    dsn_ = "host=127.0.0.1 port=" + std::to_string(postgres_.port()) +
+           " dbname=msilo user=dims connect_timeout=2";
+    CreateDatabase();
+    fs::path home = dir / "kamailio";
+    fs::create_directories(home / "run");
+    std::string db_url = "postgres://dims@127.0.0.1:" + std::to_string(postgres_.port()) + "/msilo";
+    kamailio_ = std::make_unique<Process>(Process::Options{
+        .program = kKamailio,
+        .args = {"-f", DIMS_MSILO_CONFIG, "-DD", "-E", "-l",
+                 "udp:127.0.0.1:" + std::to_string(sip_port_), "-P",
+                 (home / "kamailio.pid").string(), "-Y", (home / "run").string(), "-w",
+                 home.string(),
+                 // A transaction stays in shared memory 5 s after its answer (tm's wait
+                 // timer), some 13 KB: the default 64 MB holds about 5,000 and refuses
+                 // MESSAGEs beyond 1,000 per second; 1 GB holds 16,000 per second.
+                 "-m", "1024", "-A", "DBURL=\"" + db_url + "\""},
+        .log = home / "kamailio.log",
+    });
+    // The pid file comes after the configuration was read and before the modules start
+    // (msilo checks its table then); the warm-up step waits for the rest.
+    if (!WaitFor([&] { return fs::exists(home / "kamailio.pid") || !kamailio_->running(); }, 30s) ||
+        !kamailio_->running()) {
+      std::string log = kamailio_->LogTail(30);
+      Stop();
+      throw std::runtime_error("kamailio did not start:\n" + log);
+    }
+  }
+
+  ~Msilo() override { Stop(); }
+
+  const char* name() const override { return "msilo"; }
+  int sip_port() const override { return sip_port_; }
+  long StoredRows() override { return CountRows(dsn_, "silo"); }
+  bool Running() override {
+    if (kamailio_->running()) return true;
+    std::cerr << "kamailio died:\n" << kamailio_->LogTail(40) << "\n";
+    return false;
+  }
+
+ private:
+  // The msilo database, with the tables and the version rows Kamailio's own SQL creates
+  // (msilo refuses to start without the silo version row).
+  void CreateDatabase() {
+    std::string admin = "host=127.0.0.1 port=" + std::to_string(postgres_.port()) +
+                        " dbname=postgres user=dims connect_timeout=2";
+    {
+      pqxx::connection c(admin);
+      pqxx::nontransaction tx(c);
+      tx.exec("CREATE DATABASE msilo");
+    }
+    pqxx::connection c(dsn_);
+    pqxx::work tx(c);
+    for (const char* file : {"standard-create.sql", "msilo-create.sql"}) {
+      std::string sql = ReadFile(fs::path(kKamailioSql) / file);
+      if (sql.empty()) {
+        throw std::runtime_error(std::string(kKamailioSql) + "/" + file +
+                                 " is missing: install kamailio-postgres-modules "
+                                 "(deploy/install-deps.sh)");
+      }
+      tx.exec(sql);
+    }
+    tx.commit();
+  }
+
+  // Kamailio's main process stops its children on SIGTERM; a SIGKILL would leave them.
+  void Stop() {
+    kamailio_->Signal(SIGTERM);
+    kamailio_->Wait(15s);
+  }
+
+  PostgresServer postgres_;
+  int sip_port_;
+  std::string dsn_;
+  std::unique_ptr<Process> kamailio_;
+};
+
+// The whole DIMS set, logging at info (debug would cost more than the work measured), without
+// per-user quotas in the way of a long ladder (the bench's 1,000 recipients).
+class Dims : public System {
+ public:
+  Dims() {
+    for (const auto& service : stack_.service_names()) {
+      stack_.StartService(service, {{"DIMS_LOG_LEVEL", "info"},
+                                    {"DIMS_MAX_USER_MESSAGES", "10000000"},
+                                    {"DIMS_MAX_USER_BYTES", "1099511627776"}});
+    }
+    for (const auto& service : stack_.service_names()) {
+      if (!stack_.WaitServing(service, 60s)) {
+        throw std::runtime_error(service + " did not become SERVING:\n" +
+                                 stack_.process(service).LogTail(40));
+      }
+    }
+  }
+
+  const char* name() const override { return "DIMS"; }
+  int sip_port() const override { return stack_.sip_port(); }
+  long StoredRows() override { return CountRows(stack_.postgres().dsn(), "deferred_messages"); }
+  bool Running() override {
+    bool running = true;
+    for (const auto& service : stack_.service_names()) {
+      if (!stack_.process(service).running()) {
+        std::cerr << service << " died:\n" << stack_.process(service).LogTail(40) << "\n";
+        running = false;
+      }
+    }
+    return running;
+  }
+
+ private:
+  DimsStack stack_;
+};
+
+struct Step {
+  SippLoadResult load;
+  long stored = 0;  // rows the step added to the store
+  // Every 202 has its row, and nothing else has one but messages sipp gave up waiting for
+  // (stored, answered too late); a message refused with another answer has none.
+  bool durable() const {
+    return stored >= load.answered && stored <= load.answered + load.timeouts;
+  }
+  // Every message answered 202 at the first attempt.
+  bool clean() const {
+    return load.sent > 0 && load.answered == load.sent && load.retransmissions == 0;
+  }
+};
+
+class Bench {
+ public:
+  explicit Bench(const fs::path& dir) : dir_(dir) {
+    std::ofstream recipients(dir_ / "recipients.csv");
+    recipients << "SEQUENTIAL\n";
+    for (int n = 0; n < kRecipients; ++n) recipients << "offline-" << n << "\n";
+  }
+
+  Step Run(System& system, int rate, long messages) {
+    std::string cell =
+        std::string(system.name()) + "-" + std::to_string(rate) + "-" + std::to_string(++cells_);
+    fs::path dir = dir_ / ("cell-" + cell);
+    fs::create_directories(dir);
+    fs::copy_file(fs::path(DIMS_SIP_SCENARIOS) / "load_message.xml", dir / "scenario.xml");
+    Step step;
+    long before = system.StoredRows();
+    step.load =
+        RunSippLoad({.sip_port = system.sip_port(),
+                     .dir = dir,
+                     .calls = messages,
+                     .rate = rate,
+                     .recv_timeout_ms = kRecvTimeoutMs,
+                     // Call-IDs of the cell's own: no message of the run is a duplicate of another.
+                     .extra_args = {"-inf", (dir_ / "recipients.csv").string(), "-cid_str",
+                                    cell + "-%u-%p@%s"}});
+    step.stored = system.SettledRows() - before;
+    return step;
+  }
+
+ private:
+  fs::path dir_;
+  int cells_ = 0;
+};
+
+// What one system did over the whole run.
+struct Tally {
+  long sent = 0;
+  long answered = 0;
+  long unanswered = 0;   // sipp gave up waiting
+  double sustained = 0;  // 202s per second of its best clean step
+  bool all_durable = true;
+  void Add(const Step& step) {
+    sent += step.load.sent;
+    answered += step.load.answered;
+    unanswered += step.load.timeouts;
+    all_durable = all_durable && step.durable();
+  }
+};
+
+void PrintStep(const char* system, int rate, const Step& s) {
+  std::printf("%-6s | %9d | %6ld | %6ld | %6ld | %7ld | %7.0f | %7s | %7s | %7ld%s\n", system, rate,
+              s.load.sent, s.load.answered, s.load.failed, s.load.retransmissions,
+              s.load.per_second(), FormatMs(s.load.p50_ms).c_str(), FormatMs(s.load.p99_ms).c_str(),
+              s.stored, !s.durable() ? "  COUNT MISMATCH" : (s.clean() ? "" : "  (not clean)"));
+  if (!s.load.first_errors.empty()) {
+    std::fprintf(stderr, "  %s at %d/s: %ld of %ld failed (sipp exit %d); first errors:\n%s",
+                 system, rate, s.load.failed, s.load.sent, s.load.sipp_status,
+                 s.load.first_errors.c_str());
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+}
+
+// The warm-up: 200 messages at 200/s, not measured (connections, Kamailio's children and
+// their database sessions). False when the system answered none with 202.
+bool WarmUp(Bench& bench, System& system, Tally& tally) {
+  Step s = bench.Run(system, 200, 200);
+  tally.Add(s);
+  if (s.load.answered > 0) return true;
+  std::printf("%s: no 202 (%ld MESSAGEs sent, none accepted; sipp exit %d)\n", system.name(),
+              s.load.sent, s.load.sipp_status);
+  std::fprintf(stderr, "%s: first errors:\n%s\n", system.name(), s.load.first_errors.c_str());
+  std::fflush(stdout);
+  return false;
+}
+
+std::string Rate(double per_second) {
+  if (per_second <= 0) return "none";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f/s", per_second);
+  return text;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    std::cerr << "usage: message_bench [--seconds N (default 5)] [--max-messages N (default "
+                 "20000)] [--rate R (per second; repeatable; default 1000 to 3000 by 500, 4000, "
+                 "5000)]\n";
+    return 2;
+  }
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  std::printf("command: %s\n", command.c_str());
+  PrintMachine();
+  std::printf(
+      "per step: %g s or %ld MESSAGEs, whichever is fewer; sipp over UDP, %d offline "
+      "recipients; msilo step then DIMS step at each rate\n",
+      flags.seconds, flags.max_messages, kRecipients);
+  std::fflush(stdout);
+
+  TempDir dir;
+  Msilo msilo(dir.path());
+  Dims dims;
+  Bench bench(dir.path());
+  std::vector<System*> systems = {&msilo, &dims};
+  std::map<System*, Tally> tallies;
+  std::map<System*, bool> accepting;
+  for (System* system : systems) accepting[system] = WarmUp(bench, *system, tallies[system]);
+  if (!accepting[&msilo] && !accepting[&dims]) return 1;
+
+  std::printf("\n%-6s | %9s | %6s | %6s | %6s | %7s | %7s | %7s | %7s | %7s\n", "system",
+              "offered/s", "sent", "202s", "failed", "retrans", "202s/s", "p50 ms", "p99 ms",
+              "stored");
+  std::printf("%s\n", std::string(92, '-').c_str());
+  std::fflush(stdout);
+  auto messages_at = [&](int rate) {
+    return std::min<long>(flags.max_messages, std::max<long>(1, std::lround(rate * flags.seconds)));
+  };
+  std::map<int, std::map<System*, Step>> ladder;
+  bool failed = false;
+  for (int rate : flags.rates) {
+    for (System* system : systems) {
+      if (!accepting[system]) continue;
+      Step s = bench.Run(*system, rate, messages_at(rate));
+      PrintStep(system->name(), rate, s);
+      ladder[rate][system] = s;
+      Tally& tally = tallies[system];
+      tally.Add(s);
+      if (s.clean()) tally.sustained = std::max(tally.sustained, s.load.per_second());
+      if (s.load.answered == 0) failed = true;
+      if (!system->Running()) return 1;
+    }
+  }
+
+  std::optional<Step> at80;
+  int rate80 = static_cast<int>(std::lround(0.8 * tallies[&dims].sustained));
+  if (rate80 >= 1) {
+    at80 = bench.Run(dims, rate80, messages_at(rate80));
+    PrintStep("DIMS", rate80, *at80);
+    tallies[&dims].Add(*at80);
+    if (!dims.Running()) return 1;
+  }
+
+  std::printf("\nside by side (202s per second; * every message 202 without a retransmission)\n");
+  std::printf("%9s | %-24s | %-24s\n", "offered/s", "msilo  202s/s  p50/p99 ms",
+              "DIMS  202s/s  p50/p99 ms");
+  for (const auto& [rate, steps] : ladder) {
+    std::printf("%9d", rate);
+    for (System* system : systems) {
+      auto it = steps.find(system);
+      if (it == steps.end()) {
+        std::printf(" | %-24s", "no 202");
+        continue;
+      }
+      const Step& s = it->second;
+      char cell[64];
+      std::snprintf(cell, sizeof cell, "%6.0f%s  %s/%s", s.load.per_second(), s.clean() ? "*" : " ",
+                    FormatMs(s.load.p50_ms).c_str(), FormatMs(s.load.p99_ms).c_str());
+      std::printf(" | %-24s", cell);
+    }
+    std::printf("\n");
+  }
+
+  double msilo_rate = tallies[&msilo].sustained;
+  double dims_rate = tallies[&dims].sustained;
+  std::printf("\nsustained: msilo %s, DIMS %s", Rate(msilo_rate).c_str(), Rate(dims_rate).c_str());
+  if (msilo_rate > 0 && dims_rate > 0) std::printf("; DIMS/msilo %.2f", dims_rate / msilo_rate);
+  std::printf("\n");
+  if (!accepting[&dims]) std::printf("DIMS: no 202\n");
+  if (at80) {
+    std::printf(
+        "DIMS at 80%% of its sustained rate (%d/s): %.0f 202s/s, p50 %s ms, p99 %s ms "
+        "(target p99 < %.0f ms: %s)\n",
+        rate80, at80->load.per_second(), FormatMs(at80->load.p50_ms).c_str(),
+        FormatMs(at80->load.p99_ms).c_str(), kTargetP99Ms,
+        at80->clean() && at80->load.p99_ms < kTargetP99Ms ? "met" : "MISSED");
+  }
+
+  std::printf("\ndurability (whole run, warm-up included):\n");
+  for (System* system : systems) {
+    long rows = system->SettledRows();
+    const Tally& tally = tallies[system];
+    bool matches =
+        tally.all_durable && rows >= tally.answered && rows <= tally.answered + tally.unanswered;
+    std::printf(
+        "  %-5s %ld rows stored, %ld 202s received (%ld MESSAGEs sent, %ld given up "
+        "unanswered): %s\n",
+        system->name(), rows, tally.answered, tally.sent, tally.unanswered,
+        !matches                 ? "MISMATCH"
+        : rows == tally.answered ? "every 202 stored, nothing else"
+                                 : "every 202 stored, and some messages sipp gave up on");
+    if (!matches) failed = true;
+  }
+  std::printf(
+      "\n202s/s: 202s per second, first MESSAGE sent to last 202 received; retrans: MESSAGEs "
+      "sipp sent again (no answer within 500 ms).\n"
+      "p50/p99 ms: sipp's response time, MESSAGE sent to 202 received (sipp -trace_rtt), in "
+      "whole milliseconds of sipp's clock.\n"
+      "stored: rows the step added (msilo: silo; DIMS: deferred_messages); every 202 must have "
+      "one, and only a message sipp gave up waiting for may have one without a 202.\n");
+  if (!accepting[&msilo] || !accepting[&dims]) return 1;
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace dims::testing
+
+int main(int argc, char** argv) {
+  return dims::testing::RunBenchmark("message_bench", dims::testing::Main, argc, argv);
+}
