@@ -68,13 +68,22 @@ TEST_F(StackTest, EveryMetricsPageParsesAndCarriesDimsMetrics) {
 // RPCs whose feature has landed; every other one must say UNIMPLEMENTED instead of pretending
 // to work.
 const std::set<std::string> kBuiltRpcs = {
-    "dims.v1.Storage.Store",    "dims.v1.Storage.GetSummary",
-    "dims.v1.Storage.List",     "dims.v1.Storage.Get",
-    "dims.v1.Storage.Fetch",    "dims.v1.Storage.Ack",
-    "dims.v1.Storage.Delete",   "dims.v1.Storage.MarkNotified",
-    "dims.v1.Storage.Purge",    "dims.v1.Storage.AttachSessionHeaders",
-    "dims.v1.Settings.Publish", "dims.v1.Settings.Get",
-    "dims.v1.Settings.Put",     "dims.v1.Settings.Delete",
+    "dims.v1.Storage.Store",
+    "dims.v1.Storage.GetSummary",
+    "dims.v1.Storage.List",
+    "dims.v1.Storage.Get",
+    "dims.v1.Storage.Fetch",
+    "dims.v1.Storage.Ack",
+    "dims.v1.Storage.Delete",
+    "dims.v1.Storage.MarkNotified",
+    "dims.v1.Storage.Purge",
+    "dims.v1.Storage.AttachSessionHeaders",
+    "dims.v1.Settings.Publish",
+    "dims.v1.Settings.Get",
+    "dims.v1.Settings.Put",
+    "dims.v1.Settings.Delete",
+    "dims.v1.EdgeControl.SendMessage",
+    "dims.v1.EdgeControl.Notify",
 };
 
 TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {
