@@ -219,8 +219,8 @@ int Main(int argc, char** argv) {
       CellResult r = bench.Run(scenario, method, rate, transactions);
       std::printf("%-8s | %9d | %6ld | %10.0f | %6ld | %8ld | %7s | %7s | %11s | %11s\n",
                   method.c_str(), rate, r.sent, r.per_second(), r.failed, r.timeouts,
-                  FormatMs(r.p50_ms).c_str(), FormatMs(r.p99_ms).c_str(),
-                  FormatMs(r.edge_p50_ms, true).c_str(), FormatMs(r.edge_p99_ms, true).c_str());
+                  FormatMs(r.p50_ms, r.tick_ms).c_str(), FormatMs(r.p99_ms, r.tick_ms).c_str(),
+                  FormatMs(r.edge_p50_ms, 1).c_str(), FormatMs(r.edge_p99_ms, 1).c_str());
       std::fflush(stdout);
       if (!r.first_errors.empty()) {
         std::fprintf(stderr, "  %s at %d/s: %ld of %ld failed (sipp exit %d); first errors:\n%s",
@@ -235,7 +235,7 @@ int Main(int argc, char** argv) {
       "failed: transactions without their 200 (another answer, or none); timeouts: of those, "
       "none within sipp's retransmissions or %d ms.\n"
       "p50/p99 ms: sipp's response time, request sent to 200 received (sipp -trace_rtt), in "
-      "whole milliseconds of sipp's clock.\n"
+      "steps of sipp's clock (\"<N\": under one step of N ms).\n"
       "edge p50/p99 ms: dims_sip_edge_sip_answer_duration_seconds (arrival to answer in the "
       "edge), interpolated within buckets; the first bucket ends at 1 ms.\n",
       kRecvTimeoutMs);

@@ -81,21 +81,30 @@ long Count(const std::map<std::string, std::string>& stats, const std::string& n
 void ReadResponseTimes(const fs::path& file, SippLoadResult* r) {
   std::ifstream in(file);
   std::vector<double> times;
+  std::vector<double> answers;
   double first_sent = INFINITY;
-  double last_answer = 0;
   for (std::string line; std::getline(in, line);) {
     char* end = nullptr;
     double at = std::strtod(line.c_str(), &end);
     if (end == line.c_str() || *end != ';') continue;  // the header
     double took = std::strtod(end + 1, nullptr);
     times.push_back(took);
+    answers.push_back(at);
     first_sent = std::min(first_sent, at - took);
-    last_answer = std::max(last_answer, at);
   }
+  if (times.empty()) return;
   std::sort(times.begin(), times.end());
+  std::sort(answers.begin(), answers.end());
   r->p50_ms = Percentile(times, 0.50);
   r->p99_ms = Percentile(times, 0.99);
-  r->seconds = times.empty() ? 0 : (last_answer - first_sent) / 1000;
+  r->seconds = (answers.back() - first_sent) / 1000;
+  double tick = INFINITY;
+  for (size_t i = 1; i < answers.size(); ++i) {
+    // To a tenth of a millisecond: a coarse clock's steps read 3.999, 4.000 or 4.001 ms.
+    double step = std::round((answers[i] - answers[i - 1]) * 10) / 10;
+    if (step > 0) tick = std::min(tick, step);
+  }
+  if (std::isfinite(tick)) r->tick_ms = tick;
 }
 
 }  // namespace
@@ -152,10 +161,13 @@ SippLoadResult RunSippLoad(const SippLoad& load) {
   return r;
 }
 
-std::string FormatMs(double ms, bool histogram) {
-  if (histogram ? ms <= 1.0 : ms < 1.0) return "<1";
+std::string FormatMs(double ms, double resolution_ms) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.2f", ms);
+  if (ms < resolution_ms) {
+    std::snprintf(text, sizeof text, "<%g", resolution_ms);
+  } else {
+    std::snprintf(text, sizeof text, "%.2f", ms);
+  }
   return text;
 }
 

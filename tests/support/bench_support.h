@@ -44,8 +44,11 @@ struct SippLoadResult {
   long timeouts = 0;         // ... of those, no answer at all
   long retransmissions = 0;  // requests sipp sent again for want of an answer (UDP)
   double seconds = 0;        // first request sent to last timed answer received
-  double p50_ms = 0;         // sipp's response times, whole milliseconds of its clock
+  double p50_ms = 0;         // sipp's response times, in ticks of its clock
   double p99_ms = 0;
+  // The step of sipp's clock, the smallest between two answers' times in the trace: 4 ms on a
+  // kernel whose coarse clock ticks at 250 Hz. A response time of 0 means less than one step.
+  double tick_ms = 1;
   int sipp_status = 0;  // sipp's exit code; -1 when it had to be killed
   // When a call failed: sipp's first errors; when none succeeded, its log's tail too.
   std::string first_errors;
@@ -55,9 +58,9 @@ struct SippLoadResult {
 // Runs the cell to its end (bounded: the calls at the rate, plus sipp's timeouts).
 SippLoadResult RunSippLoad(const SippLoad& load);
 
-// Milliseconds for a table, or "<1" when the measurement cannot tell apart values under 1 ms
-// (sipp counts whole milliseconds; a `histogram`'s first bucket ends at 1 ms).
-std::string FormatMs(double ms, bool histogram = false);
+// Milliseconds for a table, or "<N" when the measurement cannot tell apart values under
+// `resolution_ms` (sipp's tick_ms; 1 for a histogram whose first bucket ends at 1 ms).
+std::string FormatMs(double ms, double resolution_ms);
 
 // Runs `bench_main`; an exception ends the benchmark with its message and exit code 1.
 int RunBenchmark(const char* name, int (*bench_main)(int, char**), int argc, char** argv);
