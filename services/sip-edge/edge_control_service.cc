@@ -131,13 +131,10 @@ grpc::ServerUnaryReactor* EdgeControlService::SendMessage(
     return invalid("body is larger than " + std::to_string(options_.max_body_bytes) + " bytes",
                    "BODY_TOO_LARGE", "body");
   }
-  static const std::set<std::string> kOwned = {
-      "Via",   "Call-ID",        "CSeq",         "Max-Forwards", "Contact",
-      "Route", "Content-Length", "Content-Type", "From",         "To"};
   OutgoingMessage out;
   for (const auto& h : request->headers()) {
     std::string name = FullFieldName(h.name());
-    if (kOwned.count(name)) {
+    if (EdgeWritesField(name)) {
       return invalid("header " + name + " is the edge's to write", "FORBIDDEN_HEADER", "headers");
     }
     if (h.name().empty() || h.value().find_first_of("\r\n") != std::string::npos) {
@@ -166,10 +163,7 @@ grpc::ServerUnaryReactor* EdgeControlService::SendMessage(
   auto call = std::make_shared<PendingCall>(context, reactor);
   bool posted = stack_.Post([this, call, out = std::move(out), response] {
     stack_.SendMessage(out, [call, response](const SentAnswer& answer) {
-      dims::v1::SipOutcome outcome;
-      outcome.set_status_code(static_cast<uint32_t>(answer.status));
-      outcome.set_reason_phrase(answer.phrase);
-      outcome.set_local(answer.local);
+      dims::v1::SipOutcome outcome = SipOutcomeOf(answer);
       grpc::StatusCode code = StatusForSipAnswer(answer.status);
       if (code == grpc::StatusCode::OK) {
         *response->mutable_sip() = outcome;

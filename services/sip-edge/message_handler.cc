@@ -15,24 +15,11 @@ namespace {
 
 constexpr int kDefaultMaxForwards = 70;
 
-// Header fields the edge writes itself when it forwards (RFC 3261 16.6), or that were meant
-// for DIMS alone (credentials).
-bool EdgeOwnsField(const std::string& full_name) {
-  static const std::set<std::string> kOwned = {"Via",
-                                               "Route",
-                                               "Record-Route",
-                                               "Max-Forwards",
-                                               "Contact",
-                                               "CSeq",
-                                               "Content-Length",
-                                               "Call-ID",
-                                               "From",
-                                               "To",
-                                               "Content-Type",
-                                               "Authorization",
-                                               "Proxy-Authorization",
-                                               "Proxy-Require"};
-  return kOwned.count(full_name) > 0;
+// Header fields a forwarded MESSAGE does not carry on: those the edge writes itself, and those
+// meant for DIMS alone (its credentials, what it had to support as a proxy).
+bool NotForwarded(const std::string& full_name) {
+  return EdgeWritesField(full_name) || full_name == "Authorization" ||
+         full_name == "Proxy-Authorization" || full_name == "Proxy-Require";
 }
 
 }  // namespace
@@ -108,12 +95,13 @@ void MessageHandler::Handle(const IncomingMessage& message) {
     return;
   }
   attempt->aor = parsed.aor->ToString();
-  attempt->fields = ReadRequestFields(message.raw);
   LookUp(std::move(attempt));
 }
 
 void MessageHandler::LookUp(std::shared_ptr<Attempt> attempt) {
   bool queued = workers_.Post([this, attempt] {
+    // The header fields are read here, off the SIP loop; the loop uses them after the join.
+    attempt->fields = ReadRequestFields(attempt->in.raw);
     try {
       if (auto raw = RedisRecord(redis_).Get(RegistrationKey(attempt->aor))) {
         attempt->registration.ParseFromString(*raw);
@@ -124,7 +112,10 @@ void MessageHandler::LookUp(std::shared_ptr<Attempt> attempt) {
     }
     LookupDone(attempt);
   });
-  if (!queued) attempt->lookups_left.fetch_sub(1);  // read as "not registered"
+  if (!queued) {  // read as "not registered"; the settings call has not started yet
+    attempt->fields = ReadRequestFields(attempt->in.raw);
+    attempt->lookups_left.fetch_sub(1);
+  }
 
   attempt->settings_request.mutable_aor()->set_uri(attempt->aor);
   SetDeadline(attempt->settings_context, config_.lookup_deadline);
@@ -151,9 +142,8 @@ void MessageHandler::Decide(const std::shared_ptr<Attempt>& attempt) {
     // store what the user refused, so the sender tries again later.
     log::Warn("settings not read; MESSAGE answered 503",
               {{"aor", attempt->aor}, {"grpc", attempt->settings_status.error_message()}});
-    SipAnswer busy{503, "Service Unavailable (recipient's settings unavailable)"};
-    busy.retry_after = 5;
-    Finish(attempt, busy, "failed");
+    Finish(attempt, ServiceUnavailable("Service Unavailable (recipient's settings unavailable)"),
+           "failed");
     return;
   }
   attempt->decision = DecidePager(attempt->registration, attempt->settings_response.effective(),
@@ -191,8 +181,7 @@ void MessageHandler::ForwardNext(const std::shared_ptr<Attempt>& attempt) {
   out.body = attempt->in.body;
   out.max_forwards = attempt->in.max_forwards.value_or(kDefaultMaxForwards) - 1;
   for (const auto& field : attempt->fields) {
-    if (!EdgeOwnsField(FullFieldName(field.name)))
-      out.headers.emplace_back(field.name, field.value);
+    if (!NotForwarded(field.full_name)) out.headers.emplace_back(field.name, field.value);
   }
   out.timeout = config_.forward_timeout;
 

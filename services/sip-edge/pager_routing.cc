@@ -9,12 +9,6 @@ namespace {
 
 constexpr const char* kImFeatureTag = "+g.oma.sip-im";
 
-SipAnswer Busy(const std::string& phrase) {
-  SipAnswer busy{503, phrase};
-  busy.retry_after = 5;
-  return busy;
-}
-
 }  // namespace
 
 PagerDecision DecidePager(const dims::v1::Registration& registration,
@@ -75,7 +69,7 @@ SipAnswer StoreRefusal(const grpc::Status& status, const dims::v1::ErrorDetail& 
       return {500, "Server Internal Error (message not stored)"};
     default:
       // UNAVAILABLE, DEADLINE_EXCEEDED (outcome unknown: the retry is deduplicated), CANCELLED.
-      return Busy("Service Unavailable (message not stored; retry)");
+      return ServiceUnavailable("Service Unavailable (message not stored; retry)");
   }
 }
 

@@ -8,15 +8,6 @@
 #include "redis_record.h"
 
 namespace dims::edge {
-namespace {
-
-SipAnswer Busy() {
-  SipAnswer a{503, "Service Unavailable"};
-  a.retry_after = 5;
-  return a;
-}
-
-}  // namespace
 
 std::string RegistrationKey(const std::string& aor) { return "dims:reg:{" + aor + "}"; }
 
@@ -44,7 +35,7 @@ void RegisterHandler::Handle(const IncomingRegister& request) {
     SipAnswer answer = Register(aor, request, third_party);
     stack_.Post([this, id = request.id, answer] { stack_.Respond(id, answer); });
   });
-  if (!queued) stack_.Respond(request.id, Busy());
+  if (!queued) stack_.Respond(request.id, ServiceUnavailable());
 }
 
 SipAnswer RegisterHandler::Register(const std::string& aor, const IncomingRegister& in,
@@ -87,7 +78,7 @@ SipAnswer RegisterHandler::Register(const std::string& aor, const IncomingRegist
         });
   } catch (const RedisError& e) {
     log::Warn("REGISTER not stored", {{"aor", aor}, {"error", e.what()}});
-    return Busy();
+    return ServiceUnavailable();
   }
 
   switch (outcome.error) {

@@ -1,5 +1,6 @@
 #include "request_fields.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <utility>
@@ -51,8 +52,10 @@ std::vector<RequestField> ReadRequestFields(std::string_view raw) {
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    fields.push_back({std::string(TrimWhitespace(line.substr(0, colon))),
-                      std::string(TrimWhitespace(line.substr(colon + 1)))});
+    std::string name(TrimWhitespace(line.substr(0, colon)));
+    std::string full_name = FullFieldName(name);
+    fields.push_back({std::move(name), std::string(TrimWhitespace(line.substr(colon + 1))),
+                      std::move(full_name)});
   }
   return fields;
 }
@@ -96,10 +99,18 @@ std::string FullFieldName(std::string_view name) {
   return std::string(name);
 }
 
+bool EdgeWritesField(std::string_view full_name) {
+  static constexpr std::array<std::string_view, 11> kWritten = {
+      "Via",     "Route", "Record-Route", "Max-Forwards", "Contact",       "CSeq",
+      "Call-ID", "From",  "To",           "Content-Type", "Content-Length"};
+  return std::find(kWritten.begin(), kWritten.end(), full_name) != kWritten.end();
+}
+
 std::optional<std::string> FieldValue(const std::vector<RequestField>& fields,
                                       std::string_view full_name) {
+  const std::string wanted = FullFieldName(full_name);
   for (const auto& field : fields) {
-    if (EqualsIgnoreCase(FullFieldName(field.name), full_name)) return field.value;
+    if (EqualsIgnoreCase(field.full_name, wanted)) return field.value;
   }
   return std::nullopt;
 }

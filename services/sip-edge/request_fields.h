@@ -11,8 +11,9 @@
 namespace dims::edge {
 
 struct RequestField {
-  std::string name;   // as written ("f", "From", "subject")
-  std::string value;  // as written, folded lines joined by one space, no trailing CRLF
+  std::string name;       // as written ("f", "From", "subject")
+  std::string value;      // as written, folded lines joined by one space, no trailing CRLF
+  std::string full_name;  // FullFieldName(name), worked out once
 };
 
 // The header fields of `raw` (start line excluded, body excluded), in order. Stops at the
@@ -24,7 +25,13 @@ std::vector<RequestField> ReadRequestFields(std::string_view raw);
 // come back unchanged.
 std::string FullFieldName(std::string_view name);
 
-// The value of the first field named `full_name` (compact forms and case ignored).
+// Whether the edge writes this header field itself in a request it sends (RFC 3261 8.1.1,
+// 16.6): Via, Route, Record-Route, Max-Forwards, Contact, CSeq, Call-ID, From, To,
+// Content-Type and Content-Length. `full_name` as FullFieldName gives it.
+bool EdgeWritesField(std::string_view full_name);
+
+// The value of the first field whose full name is `full_name` (compact forms and case
+// ignored).
 std::optional<std::string> FieldValue(const std::vector<RequestField>& fields,
                                       std::string_view full_name);
 

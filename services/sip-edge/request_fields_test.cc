@@ -42,6 +42,14 @@ TEST(RequestFields, FullNamesOfCompactFormsAndCanonicalSpelling) {
   EXPECT_EQ(FullFieldName("X-Custom"), "X-Custom");
 }
 
+TEST(RequestFields, TheEdgeWritesTheFieldsThatMakeARequestItsOwn) {
+  for (const char* name : {"Via", "Call-ID", "CSeq", "Max-Forwards", "Contact", "Content-Type"}) {
+    EXPECT_TRUE(EdgeWritesField(name)) << name;
+  }
+  EXPECT_FALSE(EdgeWritesField("Subject"));
+  EXPECT_FALSE(EdgeWritesField("Accept-Contact"));
+}
+
 TEST(RequestFields, BareLineFeedsAndALineWithoutColonAreTolerated) {
   auto fields = ReadRequestFields("MESSAGE sip:a@b SIP/2.0\nTo: <sip:a@b>\nnonsense\nFrom: x\n\n");
   ASSERT_EQ(fields.size(), 2u);

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace dims::edge {
 
@@ -19,5 +20,13 @@ struct SipAnswer {
   std::optional<std::string> contact;       // Contact list (REGISTER 200)
   std::optional<std::string> warning;       // Warning (RFC 3261 20.43)
 };
+
+// 503 with Retry-After: a service is late or away, or the edge is stopping; the client tries
+// again (RFC 3261 21.5.4). The phrase may say what was unavailable.
+inline SipAnswer ServiceUnavailable(std::string phrase = "Service Unavailable") {
+  SipAnswer busy{503, std::move(phrase)};
+  busy.retry_after = 5;
+  return busy;
+}
 
 }  // namespace dims::edge

@@ -35,4 +35,12 @@ grpc::StatusCode StatusForSipAnswer(int s) {
   return StatusCode::FAILED_PRECONDITION;
 }
 
+dims::v1::SipOutcome SipOutcomeOf(const SentAnswer& answer) {
+  dims::v1::SipOutcome outcome;
+  outcome.set_status_code(static_cast<uint32_t>(answer.status));
+  outcome.set_reason_phrase(answer.phrase);
+  outcome.set_local(answer.local);
+  return outcome;
+}
+
 }  // namespace dims::edge

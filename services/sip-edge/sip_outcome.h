@@ -5,8 +5,14 @@
 
 #include <grpcpp/support/status.h>
 
+#include "dims/v1/common.pb.h"
+#include "sip_stack.h"
+
 namespace dims::edge {
 
 grpc::StatusCode StatusForSipAnswer(int sip_status);
+
+// The answer as EdgeControl's callers see it (the response's `sip`, or ErrorDetail.sip).
+dims::v1::SipOutcome SipOutcomeOf(const SentAnswer& answer);
 
 }  // namespace dims::edge

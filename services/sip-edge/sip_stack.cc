@@ -42,13 +42,6 @@ struct Pending {
   su_timer_t* guard = nullptr;
 };
 
-// The answer when a service is late or away, or the edge is stopping: the client retries.
-SipAnswer Busy() {
-  SipAnswer busy{503, "Service Unavailable"};
-  busy.retry_after = 5;
-  return busy;
-}
-
 std::string MethodOf(sip_t const* sip) {
   return sip && sip->sip_request && sip->sip_request->rq_method_name
              ? sip->sip_request->rq_method_name
@@ -171,7 +164,7 @@ struct SipStack::Loop {
           uint64_t timed_out = reinterpret_cast<uintptr_t>(arg);
           log::Warn("no answer from a service in time; 503",
                     {{"request", static_cast<long>(timed_out)}});
-          loop->Respond(timed_out, Busy());
+          loop->Respond(timed_out, ServiceUnavailable());
         },
         reinterpret_cast<su_timer_arg_t*>(static_cast<uintptr_t>(id)));
     return id;
@@ -250,7 +243,7 @@ struct SipStack::Loop {
   template <typename Request, typename Handler>
   void Dispatch(nua_handle_t* nh, sip_t const* sip, Request& in, const Handler& handler) {
     if (shutting_down || !handler) {
-      AnswerNow(nh, sip, Busy());
+      AnswerNow(nh, sip, ServiceUnavailable());
       return;
     }
     in.id = Defer(nh, sip);
@@ -570,7 +563,7 @@ void SipStack::Stop() {
                        {503, "Service Unavailable (edge stopping)", true, ""});
     }
     while (!loop->pending.empty()) {
-      loop->Respond(loop->pending.begin()->first, Busy());
+      loop->Respond(loop->pending.begin()->first, ServiceUnavailable());
     }
     // Subscriptions end with the stack (nua_shutdown sends their final NOTIFYs); whoever waits
     // on a NOTIFY hears so now.

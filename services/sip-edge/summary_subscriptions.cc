@@ -9,17 +9,12 @@
 #include "grpc_client.h"
 #include "log.h"
 #include "message_summary.h"
+#include "sip_outcome.h"
 
 namespace dims::edge {
 namespace {
 
 constexpr auto kStorageDeadline = std::chrono::milliseconds(3000);
-
-SipAnswer Busy(const std::string& phrase) {
-  SipAnswer busy{503, phrase};
-  busy.retry_after = 5;
-  return busy;
-}
 
 bool AcceptsSummary(const std::vector<std::string>& accept) {
   if (accept.empty()) return true;  // RFC 6665: the package's default type
@@ -186,12 +181,12 @@ void SummarySubscriptions::Accept(const std::shared_ptr<Request>& request) {
   if (!request->status.ok()) {
     log::Info("SUBSCRIBE refused: summary not read",
               {{"aor", request->verdict.aor}, {"grpc", request->status.error_message()}});
-    stack_.Respond(in.id, Busy("Service Unavailable (deferred store unavailable)"));
+    stack_.Respond(in.id, ServiceUnavailable("Service Unavailable (deferred store unavailable)"));
     return;
   }
   bool fetch = request->verdict.expires == 0;
   if (!fetch && !request->recorded) {
-    stack_.Respond(in.id, Busy("Service Unavailable (subscription not recorded)"));
+    stack_.Respond(in.id, ServiceUnavailable("Service Unavailable (subscription not recorded)"));
     return;
   }
   const auto& summary = request->summary_response.summary();
@@ -304,11 +299,10 @@ void SummarySubscriptions::SendNext(Subscription& s) {
                 [this, id, version = next.version, terminate = next.terminate,
                  done = std::move(next.done)](const SentAnswer& answer) {
                   NotifyResult result;
-                  result.sip.set_status_code(static_cast<uint32_t>(answer.status));
-                  result.sip.set_reason_phrase(answer.phrase);
-                  result.sip.set_local(answer.local);
+                  result.sip = SipOutcomeOf(answer);
                   auto it = by_id_.find(id);
-                  bool ok = answer.status >= 200 && answer.status < 300;
+                  grpc::StatusCode code = StatusForSipAnswer(answer.status);
+                  bool ok = code == grpc::StatusCode::OK;
                   if (it != by_id_.end()) {
                     Subscription& current = *it->second;
                     current.sending = false;
@@ -319,11 +313,9 @@ void SummarySubscriptions::SendNext(Subscription& s) {
                     result.last_sent_version = current.last_sent_version;
                   }
                   if (!ok) {
-                    result.status = grpc::Status(
-                        answer.status == 481   ? grpc::StatusCode::NOT_FOUND
-                        : answer.status == 408 ? grpc::StatusCode::DEADLINE_EXCEEDED
-                                               : grpc::StatusCode::UNAVAILABLE,
-                        "the NOTIFY got " + std::to_string(answer.status) + " " + answer.phrase);
+                    result.status =
+                        grpc::Status(code, "the NOTIFY got " + std::to_string(answer.status) + " " +
+                                               answer.phrase);
                     *result.detail.mutable_sip() = result.sip;
                   }
                   done(result);

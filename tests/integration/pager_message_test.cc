@@ -5,7 +5,6 @@
 // quotas and a storage outage give precise refusals and store nothing.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -14,7 +13,9 @@
 #include <atomic>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "dims/v1/edge_control.grpc.pb.h"
@@ -142,28 +143,49 @@ class PagerMessageTest : public ::testing::Test {
 
   std::string EdgeLog() { return stack_.process("sip-edge").LogTail(60); }
 
+  // A sipp client of a scenario in tests/sip/ (`user` non-empty: its [field0]), running.
+  struct Sipp {
+    std::unique_ptr<Process> process;
+    std::filesystem::path errors;
+  };
+  Sipp StartSipp(const std::string& scenario, const std::string& transport, long calls, int limit,
+                 const std::string& user = "") {
+    std::string name = scenario + "-" + transport;
+    Sipp sipp{nullptr, stack_.dir().path() / (name + "-errors.log")};
+    auto args =
+        SippClientArgs(stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
+                       transport, calls, limit);
+    if (!user.empty()) {
+      auto users = stack_.dir().path() / ("users-" + user + ".csv");
+      std::ofstream(users) << "SEQUENTIAL\n" << user << ";\n";
+      args.insert(args.end(), {"-inf", users.string()});
+    }
+    args.insert(args.end(), {"-timeout", "60", "-timeout_error", "-trace_err", "-error_file",
+                             sipp.errors.string()});
+    sipp.process =
+        std::make_unique<Process>(Process::Options{.program = "/usr/bin/sipp",
+                                                   .args = std::move(args),
+                                                   .log = stack_.dir().path() / (name + ".log")});
+    return sipp;
+  }
+
+  // Waits for sipp to end; a test failure, with what sipp and the edge logged, unless every
+  // call passed.
+  void ExpectSippPassed(Sipp& sipp) {
+    auto status = sipp.process->Wait(90s);
+    ASSERT_TRUE(status) << "sipp did not end";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << sipp.process->LogTail(30) << ReadFile(sipp.errors) << EdgeLog();
+  }
+
   // The message-summary subscriptions the edge recorded for `aor` in Redis.
   std::vector<dims::v1::Subscription> Subscriptions(const std::string& aor) {
     std::vector<dims::v1::Subscription> found;
-    timeval timeout{2, 0};
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", stack_.redis().port(), timeout);
-    if (!c || c->err) {
-      ADD_FAILURE() << "redis connect";
-      if (c) redisFree(c);
-      return found;
+    for (const auto& raw : RedisHashValues(stack_.redis().port(), "dims:sub:{" + aor + "}")) {
+      if (found.emplace_back().ParseFromString(raw)) continue;
+      ADD_FAILURE() << "a subscription record that is not a dims.v1.Subscription";
+      found.pop_back();
     }
-    std::string key = "dims:sub:{" + aor + "}";
-    auto* reply = static_cast<redisReply*>(redisCommand(c, "HGETALL %b", key.data(), key.size()));
-    if (reply && reply->type == REDIS_REPLY_ARRAY) {
-      for (size_t i = 1; i < reply->elements; i += 2) {
-        dims::v1::Subscription s;
-        if (s.ParseFromArray(reply->element[i]->str, static_cast<int>(reply->element[i]->len))) {
-          found.push_back(s);
-        }
-      }
-    }
-    if (reply) freeReplyObject(reply);
-    redisFree(c);
     return found;
   }
 
@@ -215,19 +237,8 @@ TEST_F(PagerMessageTest, AnOfflineUsersMessageIsStoredByteForByteAndAnswered202O
 TEST_F(PagerMessageTest, SippMessagesToOfflineUsersOverUdpAndTcpAreAllStored) {
   Start();
   for (const std::string transport : {"u1", "t1"}) {
-    auto errors = stack_.dir().path() / ("message-" + transport + "-errors.log");
-    auto args =
-        SippClientArgs(stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/message_offline.xml",
-                       transport, 50, 10);
-    args.insert(args.end(),
-                {"-timeout", "60", "-timeout_error", "-trace_err", "-error_file", errors.string()});
-    Process sipp({.program = "/usr/bin/sipp",
-                  .args = std::move(args),
-                  .log = stack_.dir().path() / ("message-" + transport + ".log")});
-    auto status = sipp.Wait(90s);
-    ASSERT_TRUE(status);
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << sipp.LogTail(30) << ReadFile(errors) << EdgeLog();
+    auto sipp = StartSipp("message_offline", transport, 50, 10);
+    ExpectSippPassed(sipp);
   }
   // sipp numbers calls from 1 in each run: every recipient got one message per transport.
   for (int n : {1, 25, 50}) {
@@ -392,20 +403,11 @@ TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsCh
   ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
   ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
 
-  auto users = stack_.dir().path() / "users-alice.csv";
-  std::ofstream(users) << "SEQUENTIAL\nalice;\n";
-  auto errors = stack_.dir().path() / "subscribe-errors.log";
-  auto args = SippClientArgs(
-      stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/subscribe_summary.xml", "u1", 1, 1);
-  args.insert(args.end(), {"-inf", users.string(), "-timeout", "60", "-timeout_error", "-trace_err",
-                           "-error_file", errors.string()});
-  Process sipp({.program = "/usr/bin/sipp",
-                .args = std::move(args),
-                .log = stack_.dir().path() / "subscribe.log"});
+  auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
 
   // The subscription is in Redis, naming this edge instance, before the SUBSCRIBE is answered.
   ASSERT_TRUE(WaitFor([&] { return Subscriptions("sip:alice@dims.test").size() == 1; }, 20s))
-      << sipp.ReadLog() << EdgeLog();
+      << sipp.process->ReadLog() << EdgeLog();
   auto subscription = Subscriptions("sip:alice@dims.test")[0];
   EXPECT_EQ(subscription.event_package(), "message-summary");
   EXPECT_EQ(subscription.edge_address(), stack_.endpoints("sip-edge").grpc_address());
@@ -436,10 +438,7 @@ TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsCh
   EXPECT_TRUE(response.stale_skipped());
 
   // sipp checked both NOTIFYs, unsubscribed and got the final NOTIFY.
-  auto exit = sipp.Wait(60s);
-  ASSERT_TRUE(exit);
-  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0)
-      << sipp.LogTail(30) << ReadFile(errors) << EdgeLog();
+  ExpectSippPassed(sipp);
   EXPECT_TRUE(WaitFor([&] { return Subscriptions("sip:alice@dims.test").empty(); }, 10s));
   summary->set_version(200);
   status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::Notify, notify, &response, &detail,

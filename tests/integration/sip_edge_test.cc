@@ -3,7 +3,6 @@
 // PUBLISH and registrations by REGISTER, over UDP and TCP.
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -110,23 +109,10 @@ class SipEdgeTest : public ::testing::Test {
 
   // The user's registration as the edge keeps it in Redis; empty when there is none.
   std::optional<dims::v1::Registration> Registration(const std::string& aor) {
-    timeval timeout{2, 0};
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", stack_.redis().port(), timeout);
-    if (!c || c->err) {
-      ADD_FAILURE() << "redis connect";
-      if (c) redisFree(c);
-      return std::nullopt;
-    }
-    std::string key = "dims:reg:{" + aor + "}";
-    auto* reply = static_cast<redisReply*>(redisCommand(c, "GET %b", key.data(), key.size()));
-    std::optional<dims::v1::Registration> out;
-    if (reply && reply->type == REDIS_REPLY_STRING) {
-      dims::v1::Registration r;
-      if (r.ParseFromString(std::string(reply->str, reply->len))) out = r;
-    }
-    if (reply) freeReplyObject(reply);
-    redisFree(c);
-    return out;
+    auto raw = RedisGet(stack_.redis().port(), "dims:reg:{" + aor + "}");
+    dims::v1::Registration r;
+    if (!raw || !r.ParseFromString(*raw)) return std::nullopt;
+    return r;
   }
 
   std::vector<StreamEntry> EventsOf(const std::string& type, const std::string& aor) {

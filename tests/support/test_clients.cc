@@ -4,6 +4,41 @@
 #include <hiredis/hiredis.h>
 
 namespace dims::testing {
+namespace {
+
+struct RedisFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using RedisConnection = std::unique_ptr<redisContext, RedisFree>;
+using Reply = std::unique_ptr<redisReply, RedisFree>;
+
+// A connection to the test's Redis; null, with a test failure, when there is none.
+RedisConnection ConnectRedis(int redis_port) {
+  timeval timeout{2, 0};
+  RedisConnection c(redisConnectWithTimeout("127.0.0.1", redis_port, timeout));
+  if (c == nullptr || c->err) {
+    ADD_FAILURE() << "redis connect: " << (c ? c->errstr : "out of memory");
+    return nullptr;
+  }
+  return c;
+}
+
+// One command with binary-safe arguments; null, with a test failure, when it was not answered.
+Reply RedisCommand(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  Reply reply(static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data())));
+  if (reply == nullptr) ADD_FAILURE() << args[0] << ": " << c->errstr;
+  return reply;
+}
+
+}  // namespace
 
 std::string CodeName(grpc::StatusCode code) {
   static const std::map<grpc::StatusCode, std::string> names = {
@@ -35,35 +70,45 @@ std::string Describe(const grpc::Status& status) {
 
 std::vector<StreamEntry> ReadEventStream(int redis_port) {
   std::vector<StreamEntry> entries;
-  timeval timeout{2, 0};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", redis_port, timeout);
-  if (c == nullptr || c->err) {
-    ADD_FAILURE() << "redis connect: " << (c ? c->errstr : "out of memory");
-    if (c) redisFree(c);
-    return entries;
-  }
-  auto* reply = static_cast<redisReply*>(redisCommand(c, "XRANGE dims:events - +"));
-  if (reply == nullptr) {
-    ADD_FAILURE() << "XRANGE: " << c->errstr;
-  } else if (reply->type == REDIS_REPLY_ARRAY) {
-    for (size_t i = 0; i < reply->elements; ++i) {
-      const redisReply* entry = reply->element[i];
-      if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
-      StreamEntry e;
-      e.id.assign(entry->element[0]->str, entry->element[0]->len);
-      const redisReply* fields = entry->element[1];
-      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        e.fields[std::string(fields->element[f]->str, fields->element[f]->len)] =
-            std::string(fields->element[f + 1]->str, fields->element[f + 1]->len);
-      }
-      auto event = e.fields.find("event");
-      if (event != e.fields.end()) e.decoded = e.event.ParseFromString(event->second);
-      entries.push_back(std::move(e));
+  auto c = ConnectRedis(redis_port);
+  if (!c) return entries;
+  auto reply = RedisCommand(c.get(), {"XRANGE", "dims:events", "-", "+"});
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) return entries;
+  for (size_t i = 0; i < reply->elements; ++i) {
+    const redisReply* entry = reply->element[i];
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+    StreamEntry e;
+    e.id.assign(entry->element[0]->str, entry->element[0]->len);
+    const redisReply* fields = entry->element[1];
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+      e.fields[std::string(fields->element[f]->str, fields->element[f]->len)] =
+          std::string(fields->element[f + 1]->str, fields->element[f + 1]->len);
     }
+    auto event = e.fields.find("event");
+    if (event != e.fields.end()) e.decoded = e.event.ParseFromString(event->second);
+    entries.push_back(std::move(e));
   }
-  if (reply) freeReplyObject(reply);
-  redisFree(c);
   return entries;
+}
+
+std::optional<std::string> RedisGet(int redis_port, const std::string& key) {
+  auto c = ConnectRedis(redis_port);
+  if (!c) return std::nullopt;
+  auto reply = RedisCommand(c.get(), {"GET", key});
+  if (!reply || reply->type != REDIS_REPLY_STRING) return std::nullopt;
+  return std::string(reply->str, reply->len);
+}
+
+std::vector<std::string> RedisHashValues(int redis_port, const std::string& key) {
+  std::vector<std::string> values;
+  auto c = ConnectRedis(redis_port);
+  if (!c) return values;
+  auto reply = RedisCommand(c.get(), {"HVALS", key});
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) return values;
+  for (size_t i = 0; i < reply->elements; ++i) {
+    values.emplace_back(reply->element[i]->str, reply->element[i]->len);
+  }
+  return values;
 }
 
 }  // namespace dims::testing

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ grpc::Status CallWithDeadline(Stub& stub,
 std::string CodeName(grpc::StatusCode code);
 // "INVALID_ARGUMENT: <message>"
 std::string Describe(const grpc::Status& status);
+
+// The value at `key` on the Redis at `redis_port`; nothing when there is none (a test failure
+// when Redis cannot be read).
+std::optional<std::string> RedisGet(int redis_port, const std::string& key);
+// The values of the hash at `key` (the fields left out); empty when there is none.
+std::vector<std::string> RedisHashValues(int redis_port, const std::string& key);
 
 // One entry of the event stream "dims:events".
 struct StreamEntry {
