@@ -2,14 +2,9 @@
 
 #include <algorithm>
 
-#include "bus_event.h"
+#include "user_records.h"
 
 namespace dims::edge {
-namespace {
-
-constexpr const char* kImFeatureTag = "+g.oma.sip-im";
-
-}  // namespace
 
 PagerDecision DecidePager(const dims::v1::Registration& registration,
                           const dims::v1::ImSettings& settings,
@@ -26,23 +21,15 @@ PagerDecision DecidePager(const dims::v1::Registration& registration,
     decision.store_reason = dims::v1::STORE_REASON_INVISIBLE;
     return decision;
   }
-  for (const auto& binding : registration.bindings()) {
-    bool live = FromTimestamp(binding.expires_at()) > now;
-    bool im_client = binding.feature_tags().count(kImFeatureTag) > 0;
+  for (auto& binding : ImClientBindings(registration, now)) {
     bool reachable_here =
-        binding.mode() == dims::v1::REGISTRATION_MODE_REGISTRAR &&
-        (binding.edge_instance_id() == policy.edge_instance_id || !binding.edge_address().empty());
-    if (live && im_client && reachable_here) decision.contacts.push_back(binding);
+        binding.edge_instance_id() == policy.edge_instance_id || !binding.edge_address().empty();
+    if (reachable_here) decision.contacts.push_back(std::move(binding));
   }
   if (decision.contacts.empty()) {
     decision.store_reason = dims::v1::STORE_REASON_OFFLINE;
     return decision;
   }
-  std::stable_sort(decision.contacts.begin(), decision.contacts.end(),
-                   [](const dims::v1::Binding& a, const dims::v1::Binding& b) {
-                     if (a.q() != b.q()) return a.q() > b.q();
-                     return FromTimestamp(a.refreshed_at()) > FromTimestamp(b.refreshed_at());
-                   });
   decision.action = PagerDecision::Action::kForward;
   return decision;
 }

@@ -9,8 +9,6 @@
 
 namespace dims::edge {
 
-std::string RegistrationKey(const std::string& aor) { return "dims:reg:{" + aor + "}"; }
-
 RegisterHandler::RegisterHandler(SipStack& stack, RedisPool& redis, WorkerPool& workers,
                                  RegistrarConfig config)
     : stack_(stack), redis_(redis), workers_(workers), config_(std::move(config)) {}

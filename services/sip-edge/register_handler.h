@@ -10,6 +10,7 @@
 #include "redis_pool.h"
 #include "registrar_rules.h"
 #include "sip_stack.h"
+#include "user_records.h"
 #include "worker_pool.h"
 
 namespace dims::edge {
@@ -26,10 +27,6 @@ struct RegistrarConfig {
   // Whether clients may REGISTER with DIMS directly; when false, only the core may.
   bool registrar_mode = true;
 };
-
-// Redis key of a user's registration: a serialized dims.v1.Registration that expires with its
-// last binding.
-std::string RegistrationKey(const std::string& aor);
 
 class RegisterHandler {
  public:

@@ -71,8 +71,6 @@ SubscribeVerdict CheckSummarySubscribe(const IncomingSubscribe& in,
   return v;
 }
 
-std::string SubscriptionsKey(const std::string& aor) { return "dims:sub:{" + aor + "}"; }
-
 // One accepted subscription, on the SIP loop thread.
 struct SummarySubscriptions::Subscription {
   std::string id;

@@ -23,6 +23,7 @@
 #include "redis_pool.h"
 #include "sip_answer.h"
 #include "sip_stack.h"
+#include "user_records.h"
 #include "worker_pool.h"
 
 namespace dims::edge {
@@ -45,9 +46,6 @@ struct SubscribeVerdict {
 SubscribeVerdict CheckSummarySubscribe(const IncomingSubscribe& in,
                                        const std::set<std::string>& domains,
                                        const SubscriptionLimits& limits);
-
-// Redis key of a user's subscriptions: a hash, subscription id -> serialized dims.v1.Subscription.
-std::string SubscriptionsKey(const std::string& aor);
 
 struct SubscriptionsConfig {
   std::set<std::string> domains;
