@@ -25,6 +25,28 @@ dims::v1::ErrorDetail ErrorDetailOf(const grpc::ClientContext& context) {
   return detail;
 }
 
+std::string StatusCodeName(grpc::StatusCode code) {
+  static const char* names[] = {"OK",
+                                "CANCELLED",
+                                "UNKNOWN",
+                                "INVALID_ARGUMENT",
+                                "DEADLINE_EXCEEDED",
+                                "NOT_FOUND",
+                                "ALREADY_EXISTS",
+                                "PERMISSION_DENIED",
+                                "RESOURCE_EXHAUSTED",
+                                "FAILED_PRECONDITION",
+                                "ABORTED",
+                                "OUT_OF_RANGE",
+                                "UNIMPLEMENTED",
+                                "INTERNAL",
+                                "UNAVAILABLE",
+                                "DATA_LOSS",
+                                "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? names[i] : std::to_string(i);
+}
+
 bool CheckHealth(grpc::Channel& channel, const std::string& service,
                  std::chrono::milliseconds timeout) {
   auto stub = grpc::health::v1::Health::NewStub(

@@ -5,7 +5,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "dims/v1/common.pb.h"
@@ -21,8 +23,29 @@ void SetDeadline(grpc::ClientContext& context, std::chrono::milliseconds timeout
 // Only after the call completed.
 dims::v1::ErrorDetail ErrorDetailOf(const grpc::ClientContext& context);
 
+// "UNAVAILABLE" for grpc::StatusCode::UNAVAILABLE: the canonical name, for logs and records.
+std::string StatusCodeName(grpc::StatusCode code);
+
 // True when the grpc.health.v1 Check of `service` ("" = the whole server) says SERVING.
 bool CheckHealth(grpc::Channel& channel, const std::string& service,
                  std::chrono::milliseconds timeout = std::chrono::milliseconds(500));
+
+// Stubs of one service, one per instance address: calls about a client's flow or dialog go to
+// the instance holding it (EdgeControl), never through a load-balanced name. Thread-safe; the
+// stubs live as long as this object.
+template <typename Service>
+class StubsByAddress {
+ public:
+  typename Service::Stub& At(const std::string& address) {
+    std::lock_guard lock(mu_);
+    auto& stub = stubs_[address];
+    if (!stub) stub = Service::NewStub(MakeChannel(address));
+    return *stub;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<typename Service::Stub>> stubs_;
+};
 
 }  // namespace dims

@@ -20,6 +20,14 @@ if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEY
 return 1
 )lua";
 
+// KEYS: lease, hash. ARGV: token, TTL in s, then field, value, ... Returns 1 when written.
+constexpr const char* kHashSetIfHeld = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+)lua";
+
 int64_t IntegerReply(const RedisReply& reply, const std::string& what) {
   if (reply->type == REDIS_REPLY_INTEGER) return reply->integer;
   std::string detail = reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len) : "";
@@ -57,6 +65,23 @@ void UserLeases::Release(const Lease& lease) {
   auto reply = redis_.Command(
       {"EVAL", kRenewOrRelease, "1", LeaseKey(lease.aor), std::to_string(lease.token), "0"});
   IntegerReply(reply, "the release of " + lease.aor);
+}
+
+bool UserLeases::HashSetIfHeld(const Lease& lease, const std::string& key,
+                               const std::vector<std::pair<std::string, std::string>>& fields,
+                               std::chrono::seconds ttl) {
+  std::vector<std::string> args = {"EVAL",
+                                   kHashSetIfHeld,
+                                   "2",
+                                   LeaseKey(lease.aor),
+                                   key,
+                                   std::to_string(lease.token),
+                                   std::to_string(ttl.count())};
+  for (const auto& [field, value] : fields) {
+    args.push_back(field);
+    args.push_back(value);
+  }
+  return IntegerReply(redis_.Command(args), "the fenced write of " + lease.aor) == 1;
 }
 
 }  // namespace dims

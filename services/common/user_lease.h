@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "redis_pool.h"
 
@@ -34,6 +36,12 @@ class UserLeases {
   bool Renew(const Lease& lease);
   // Gives the lease up if `lease` still holds it; nothing otherwise. Throws RedisError.
   void Release(const Lease& lease);
+  // Sets `fields` of the hash at `key` (one of the user's keys: the same hash tag) and gives
+  // the hash `ttl`, only while `lease` holds the lease: a holder whose lease ran out writes
+  // nothing. False when it did not hold it. Throws RedisError.
+  bool HashSetIfHeld(const Lease& lease, const std::string& key,
+                     const std::vector<std::pair<std::string, std::string>>& fields,
+                     std::chrono::seconds ttl);
 
   std::string LeaseKey(const std::string& aor) const;
   std::string FenceKey(const std::string& aor) const;

@@ -225,7 +225,7 @@ void MessageHandler::ForwardNext(const std::shared_ptr<Attempt>& attempt) {
   SetDeadline(*attempt->peer_context, config_.forward_timeout);
   grpc::ClientContext* context = attempt->peer_context.get();
   Track(context);
-  PeerEdge(contact.edge_address())
+  peer_edges_.At(contact.edge_address())
       .async()
       ->SendMessage(context, &attempt->peer_request, &attempt->peer_response,
                     [this, attempt, context, on_answer](grpc::Status status) {
@@ -292,13 +292,6 @@ void MessageHandler::Finish(const std::shared_ptr<Attempt>& attempt, const SipAn
                             const char* outcome) {
   outcomes_.Add({{"outcome", outcome}}).Increment();
   stack_.Respond(attempt->in.id, answer);
-}
-
-dims::v1::EdgeControl::Stub& MessageHandler::PeerEdge(const std::string& address) {
-  std::lock_guard lock(mu_);
-  auto& stub = peer_edges_[address];
-  if (!stub) stub = dims::v1::EdgeControl::NewStub(MakeChannel(address));
-  return *stub;
 }
 
 }  // namespace dims::edge

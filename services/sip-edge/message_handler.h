@@ -11,7 +11,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -20,6 +19,7 @@
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "dims/v1/settings.grpc.pb.h"
 #include "dims/v1/storage.grpc.pb.h"
+#include "grpc_client.h"
 #include "pager_routing.h"
 #include "redis_pool.h"
 #include "sip_metrics.h"
@@ -57,7 +57,6 @@ class MessageHandler {
   void Store(const std::shared_ptr<Attempt>& attempt, dims::v1::StoreReason reason);
   void Finish(const std::shared_ptr<Attempt>& attempt, const SipAnswer& answer,
               const char* outcome);  // SIP loop thread
-  dims::v1::EdgeControl::Stub& PeerEdge(const std::string& address);
 
   // Every gRPC call in flight, so that the destructor can cancel them and wait.
   void Track(grpc::ClientContext* context);
@@ -74,7 +73,7 @@ class MessageHandler {
   std::mutex mu_;
   std::condition_variable idle_;
   std::set<grpc::ClientContext*> in_flight_;
-  std::map<std::string, std::unique_ptr<dims::v1::EdgeControl::Stub>> peer_edges_;
+  StubsByAddress<dims::v1::EdgeControl> peer_edges_;
 };
 
 }  // namespace dims::edge

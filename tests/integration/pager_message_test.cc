@@ -96,7 +96,10 @@ class RawUdpPeer {
 
 class PagerMessageTest : public ::testing::Test {
  protected:
-  void Start(const std::map<std::string, std::string>& env = {}) {
+  // Notification MESSAGEs are off: this suite counts the MESSAGEs a client receives, and
+  // delivery's notifications have their own suite.
+  void Start(std::map<std::string, std::string> env = {}) {
+    env.emplace("DIMS_NOTIFY_BY_MESSAGE", "never");
     for (const auto& name : stack_.service_names()) {
       stack_.StartService(name, env);
       ASSERT_TRUE(stack_.WaitServing(name, 30s)) << stack_.process(name).ReadLog();

@@ -4,6 +4,7 @@
 #include "user_lease.h"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <thread>
 
@@ -58,6 +59,23 @@ TEST_F(UserLeaseTest, ALeaseThatRunsOutPassesOnAndTheOldHolderCanNoLongerRenew) 
   // The purpose separates leases: a push lease does not block a notification lease.
   UserLeases push(redis_, "push", 5000ms);
   EXPECT_TRUE(push.TryAcquire("sip:alice@dims.test"));
+}
+
+TEST_F(UserLeaseTest, OnlyTheHolderWritesTheUsersState) {
+  UserLeases leases(redis_, "delivery", 5000ms);
+  auto held = leases.TryAcquire("sip:alice@dims.test");
+  ASSERT_TRUE(held);
+  const std::string key = "dims:delivery:{sip:alice@dims.test}";
+  EXPECT_TRUE(leases.HashSetIfHeld(*held, key, {{"state", "one"}, {"seen", "7"}}, 60s));
+  Lease stale{held->aor, held->token - 1};
+  EXPECT_FALSE(leases.HashSetIfHeld(stale, key, {{"state", "stale"}}, 60s));
+  auto value = redis_.Command({"HGET", key, "state"});
+  ASSERT_EQ(value->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(value->str, value->len), "one");
+  auto ttl = redis_.Command({"TTL", key});
+  EXPECT_GT(ttl->integer, 0);
+  leases.Release(*held);
+  EXPECT_FALSE(leases.HashSetIfHeld(*held, key, {{"state", "late"}}, 60s));
 }
 
 }  // namespace

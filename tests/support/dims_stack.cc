@@ -3,6 +3,7 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include <csignal>
+#include <fstream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -91,6 +92,14 @@ DimsStack::~DimsStack() {
   for (auto& [name, p] : processes_) p->Wait(10s);
 }
 
+void DimsStack::AddReplica(const std::string& service, const std::string& replica) {
+  ServiceEndpoints ep = endpoints_.at(service);
+  ep.name = replica;
+  ep.grpc_port = FreePort();
+  ep.metrics_port = FreePort();
+  endpoints_[replica] = ep;
+}
+
 std::vector<std::string> DimsStack::service_names() const {
   return {"settings", "storage", "msrp-relay", "delivery", "sip-edge"};
 }
@@ -110,6 +119,7 @@ void DimsStack::StartService(const std::string& name,
       {"DIMS_DELIVERY_ADDR", endpoints_.at("delivery").grpc_address()},
       {"DIMS_RELAY_ADDR", endpoints_.at("msrp-relay").grpc_address()},
       {"DIMS_SIP_LISTEN", "127.0.0.1:" + std::to_string(sip_port_)},
+      {"DIMS_INSTANCE_ID", name},
   };
   for (const auto& [k, v] : extra_env) env[k] = v;
   // Each service reads only the variables it declares; the others are ignored.
@@ -124,6 +134,26 @@ void DimsStack::StartService(const std::string& name,
 void DimsStack::StartAll() {
   for (const auto& name : service_names()) StartService(name);
 }
+
+DimsStack::Sipp DimsStack::StartSipp(const std::string& scenario, const std::string& transport,
+                                     long calls, int limit, const std::string& user) {
+  std::string name = scenario + "-" + transport + (user.empty() ? "" : "-" + user);
+  Sipp sipp{nullptr, dir_.path() / (name + "-errors.log")};
+  auto args = SippClientArgs(sip_port_, std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
+                             transport, calls, limit);
+  if (!user.empty()) {
+    auto users = dir_.path() / ("users-" + name + ".csv");
+    std::ofstream(users) << "SEQUENTIAL\n" << user << ";\n";
+    args.insert(args.end(), {"-inf", users.string()});
+  }
+  args.insert(args.end(), {"-timeout", "90", "-timeout_error", "-trace_err", "-error_file",
+                           sipp.errors.string()});
+  sipp.process = std::make_unique<Process>(Process::Options{
+      .program = "/usr/bin/sipp", .args = std::move(args), .log = dir_.path() / (name + ".log")});
+  return sipp;
+}
+
+std::string DimsStack::Sipp::Report() const { return process->LogTail(30) + ReadFile(errors); }
 
 bool DimsStack::WaitServing(const std::string& name, std::chrono::milliseconds timeout) {
   return WaitFor([&] { return HealthStatus(endpoints_.at(name).grpc_address()) == "SERVING"; },

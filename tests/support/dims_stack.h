@@ -46,6 +46,9 @@ class DimsStack {
   // Starts one service, or all five in dependency order. `env` adds or overrides DIMS_*
   // variables (e.g. {"DIMS_MAX_USER_MESSAGES", "3"}).
   void StartService(const std::string& name, const std::map<std::string, std::string>& env = {});
+  // Declares another instance of `service` named `replica` (e.g. "delivery-2"), with ports of
+  // its own, to be started by StartService(replica). Its instance id is its name.
+  void AddReplica(const std::string& service, const std::string& replica);
   void StartAll();
 
   const ServiceEndpoints& endpoints(const std::string& name) const { return endpoints_.at(name); }
@@ -55,6 +58,16 @@ class DimsStack {
   PostgresServer& postgres() { return *postgres_; }
   RedisServer& redis() { return *redis_; }
   const TempDir& dir() const { return dir_; }
+
+  // A sipp client running the scenario tests/sip/<scenario>.xml against the edge (`user`
+  // non-empty: its [field0]), with its log and error file in the stack's folder.
+  struct Sipp {
+    std::unique_ptr<Process> process;
+    std::filesystem::path errors;
+    std::string Report() const;  // its log's tail and its errors, for failure messages
+  };
+  Sipp StartSipp(const std::string& scenario, const std::string& transport, long calls, int limit,
+                 const std::string& user = "");
 
   // Waits until the service's overall health is SERVING; false on timeout.
   bool WaitServing(const std::string& name, std::chrono::milliseconds timeout);

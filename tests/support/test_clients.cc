@@ -111,4 +111,14 @@ std::vector<std::string> RedisHashValues(int redis_port, const std::string& key)
   return values;
 }
 
+size_t TakeEventsAndDie(int redis_port, const std::string& group, const std::string& consumer) {
+  auto c = ConnectRedis(redis_port);
+  if (!c) return 0;
+  auto reply = RedisCommand(c.get(), {"XREADGROUP", "GROUP", group, consumer, "COUNT", "1000",
+                                      "STREAMS", "dims:events", ">"});
+  if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return 0;
+  const redisReply* stream = reply->element[0];
+  return stream->elements == 2 ? stream->element[1]->elements : 0;
+}
+
 }  // namespace dims::testing

@@ -49,6 +49,10 @@ std::optional<std::string> RedisGet(int redis_port, const std::string& key);
 // The values of the hash at `key` (the fields left out); empty when there is none.
 std::vector<std::string> RedisHashValues(int redis_port, const std::string& key);
 
+// Reads the new entries of "dims:events" as `consumer` of consumer group `group` and never
+// acknowledges them: a consumer that died with the events it took. Returns how many it took.
+size_t TakeEventsAndDie(int redis_port, const std::string& group, const std::string& consumer);
+
 // One entry of the event stream "dims:events".
 struct StreamEntry {
   std::string id;

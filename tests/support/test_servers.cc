@@ -390,7 +390,8 @@ std::optional<std::string> HttpGet(int port, const std::string& path) {
   return response.substr(header_end + 4);
 }
 
-std::optional<double> MetricSum(const std::string& page, const std::string& name) {
+std::optional<double> MetricSum(const std::string& page, const std::string& name,
+                                const std::map<std::string, std::string>& labels) {
   std::istringstream in(page);
   std::string line;
   std::optional<double> sum;
@@ -398,6 +399,11 @@ std::optional<double> MetricSum(const std::string& page, const std::string& name
     if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
     char next = line[name.size()];
     if (next != ' ' && next != '{') continue;
+    bool matches = true;
+    for (const auto& [key, value] : labels) {
+      matches = matches && line.find(key + "=\"" + value + "\"") != std::string::npos;
+    }
+    if (!matches) continue;
     // The value follows the name or the closing brace of the labels (a timestamp may follow).
     std::istringstream fields(next == '{' ? line.substr(line.rfind('}') + 1)
                                           : line.substr(name.size()));

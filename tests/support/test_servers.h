@@ -122,8 +122,9 @@ std::optional<std::string> HttpGet(int port, const std::string& path);
 // Checks Prometheus text exposition format 0.0.4; on failure says which line and why.
 bool IsValidPrometheusText(const std::string& text, std::string* error);
 
-// Sum of every sample of a metric (any labels) on a Prometheus text page; nullopt when the page
-// has none.
-std::optional<double> MetricSum(const std::string& page, const std::string& name);
+// Sum of every sample of a metric on a Prometheus text page whose labels include all of
+// `labels` (e.g. {{"result", "sent"}}; none: any labels); nullopt when the page has none.
+std::optional<double> MetricSum(const std::string& page, const std::string& name,
+                                const std::map<std::string, std::string>& labels = {});
 
 }  // namespace dims::testing

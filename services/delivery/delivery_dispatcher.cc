@@ -1,0 +1,77 @@
+#include "delivery_dispatcher.h"
+
+#include "log.h"
+
+namespace dims::delivery {
+
+DeliveryDispatcher::DeliveryDispatcher(DeliverySchedule& schedule, DeliveryRunner& runner,
+                                       MetricsRegistry& metrics, int max_in_flight)
+    : schedule_(schedule),
+      runner_(runner),
+      max_in_flight_(max_in_flight),
+      events_(metrics.CounterFamily(
+          "events_total",
+          "Bus events taken, by type and result (scheduled: the user is to be evaluated; "
+          "ignored: nothing for delivery).")),
+      scheduled_users_(
+          metrics.GaugeFamily("scheduled_users", "Users in the shared schedule, due now or later.")
+              .Add({})),
+      workers_("delivery-runs", max_in_flight, static_cast<size_t>(max_in_flight)) {
+  // Due users are claimed when woken (an event, a finished run) and at least this often
+  // (retries and delays coming due, work a dead replica left).
+  task_ = std::make_unique<PeriodicTask>("delivery-due", std::chrono::milliseconds(200),
+                                         [this] { ClaimAndRun(); });
+}
+
+DeliveryDispatcher::~DeliveryDispatcher() { Stop(); }
+
+void DeliveryDispatcher::Stop() {
+  task_->Stop();
+  workers_.Stop();
+}
+
+bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
+  std::vector<Trigger> triggers;
+  for (const auto& event : events) {
+    auto trigger = TriggerFor(event);
+    const auto* payload = dims::v1::BusEvent::descriptor()->FindFieldByNumber(event.payload_case());
+    events_
+        .Add({{"type", payload ? payload->name() : "unknown"},
+              {"result", trigger ? "scheduled" : "ignored"}})
+        .Increment();
+    if (trigger) triggers.push_back(*trigger);
+  }
+  if (triggers.empty()) return true;
+  try {
+    schedule_.Schedule(triggers, Clock::now());
+  } catch (const RedisError& e) {
+    log::Warn("triggers not recorded; the events stay pending", {{"error", e.what()}});
+    return false;
+  }
+  Wake();
+  return true;
+}
+
+void DeliveryDispatcher::ClaimAndRun() {
+  try {
+    scheduled_users_.Set(static_cast<double>(schedule_.Size()));
+    int free = max_in_flight_ - in_flight_.load();
+    if (free <= 0) return;
+    for (const auto& claim : schedule_.ClaimDue(Clock::now(), free)) {
+      ++in_flight_;
+      bool posted = workers_.Post([this, claim] {
+        runner_.Run(claim);
+        --in_flight_;
+        Wake();
+      });
+      if (!posted) {  // stopping: hand the user back at once
+        --in_flight_;
+        schedule_.Finish(claim, Clock::now());
+      }
+    }
+  } catch (const RedisError& e) {
+    log::Warn("due users not claimed", {{"error", e.what()}});
+  }
+}
+
+}  // namespace dims::delivery

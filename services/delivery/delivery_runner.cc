@@ -1,0 +1,324 @@
+#include "delivery_runner.h"
+
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <cstdio>
+
+#include "bus_event.h"
+#include "log.h"
+#include "message_summary.h"
+#include "redis_record.h"
+#include "user_records.h"
+
+namespace dims::delivery {
+namespace v1 = dims::v1;
+
+namespace {
+
+std::string NewRunId(const std::string& instance) {
+  static std::atomic<uint64_t> next{0};
+  char suffix[40];
+  std::snprintf(suffix, sizeof suffix, "-%llx-%llu",
+                static_cast<unsigned long long>(
+                    std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffff),
+                static_cast<unsigned long long>(++next));
+  return instance + suffix;
+}
+
+// Failures worth another attempt by themselves; the others wait for the user's state to
+// change (the next trigger).
+bool Transient(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::CANCELLED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+struct DeliveryRunner::Attempt {
+  DeliverySchedule::Claim claim;
+  Lease lease;
+  DeliverySchedule::Record previous;
+  UserView user;
+  NotificationPlan plan;
+  v1::DeliveryAttempt record;
+  uint64_t message_notified_version = 0;
+  bool failed = false;   // something failed that is worth retrying
+  bool gave_up = false;  // something failed that waits for the next trigger
+  bool lease_lost = false;
+  std::optional<Clock::time_point> again;  // the retry, when one is due
+};
+
+DeliveryRunner::DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, UserLeases& leases,
+                               std::shared_ptr<grpc::Channel> settings,
+                               std::shared_ptr<grpc::Channel> storage, MetricsRegistry& metrics,
+                               RunnerOptions options)
+    : redis_(redis),
+      schedule_(schedule),
+      leases_(leases),
+      settings_(v1::Settings::NewStub(settings)),
+      storage_(v1::Storage::NewStub(storage)),
+      options_(std::move(options)),
+      evaluations_(metrics.CounterFamily(
+          "evaluations_total", "Evaluations of a user, by the action decided and how it ended.")),
+      notifications_(metrics.CounterFamily(
+          "notifications_total",
+          "Notifications by channel (notify, message) and result (sent, skipped: the subscriber "
+          "had seen that version, gone: the subscription no longer exists, failed).")),
+      lease_busy_(metrics
+                      .CounterFamily("lease_busy_total",
+                                     "Due users put back because another replica held them.")
+                      .Add({})),
+      duration_(metrics
+                    .HistogramFamily("evaluation_duration_seconds",
+                                     "Time from taking a user's lease to recording the outcome.")
+                    .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01,
+                                                                     0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                                     2.5, 5, 10, 30})) {}
+
+std::chrono::milliseconds DeliveryRunner::NextDelay(uint32_t failures) {
+  std::lock_guard lock(random_mu_);
+  return RetryDelay(failures, options_.first_retry, options_.max_retry, random_);
+}
+
+void DeliveryRunner::Run(const DeliverySchedule::Claim& claim) {
+  Attempt attempt;
+  attempt.claim = claim;
+  bool leased = false;
+  try {
+    auto lease = leases_.TryAcquire(claim.aor);
+    if (!lease) {
+      lease_busy_.Increment();
+      schedule_.Finish(claim, Clock::now() + options_.busy_retry);
+      return;
+    }
+    leased = true;
+    attempt.lease = *lease;
+    auto started = std::chrono::steady_clock::now();
+    Evaluate(attempt);
+    duration_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    schedule_.Finish(claim,
+                     attempt.lease_lost ? Clock::now() + options_.busy_retry : attempt.again);
+  } catch (const std::exception& e) {
+    // Redis failed: the claim lapses by itself and the user comes due again.
+    log::Warn("delivery evaluation interrupted", {{"aor", claim.aor}, {"error", e.what()}});
+  }
+  if (!leased) return;
+  try {
+    leases_.Release(attempt.lease);
+  } catch (const std::exception& e) {
+    log::Warn("lease not released; it runs out", {{"aor", claim.aor}, {"error", e.what()}});
+  }
+}
+
+void DeliveryRunner::Evaluate(Attempt& a) {
+  const std::string& aor = a.claim.aor;
+  auto now = Clock::now();
+  v1::DeliveryLock lock;
+  lock.set_holder_instance_id(options_.instance_id);
+  lock.set_fencing_token(a.lease.token);
+  ToTimestamp(now, lock.mutable_acquired_at());
+  if (!schedule_.WriteHolder(leases_, a.lease, lock)) {
+    a.lease_lost = true;
+    return;
+  }
+  auto triggers = schedule_.TakeTriggers(aor);
+  a.previous = schedule_.Read(aor, leases_);
+  a.message_notified_version = a.previous.message_notified_version;
+
+  a.record.set_run_id(NewRunId(options_.instance_id));
+  a.record.set_trigger(triggers.empty() ? v1::TRIGGER_REASON_RETRY : triggers.front());
+  ToTimestamp(now, a.record.mutable_started_at());
+
+  if (ReadUser(a)) {
+    a.plan = PlanNotifications(a.user, Clock::now(), options_.by_message);
+    a.record.set_action(a.plan.action);
+    for (const auto& subscription : a.plan.notify) {
+      if (a.lease_lost) break;
+      NotifySubscription(a, subscription);
+    }
+    if (a.plan.message_to && !a.lease_lost) SendNotificationMessage(a, *a.plan.message_to);
+  }
+  if (a.lease_lost) return;
+
+  bool failed = a.failed || a.gave_up;
+  a.record.set_outcome(failed                                      ? v1::ATTEMPT_OUTCOME_FAILED
+                       : a.plan.action == v1::DELIVERY_ACTION_NONE ? v1::ATTEMPT_OUTCOME_SKIPPED
+                                                                   : v1::ATTEMPT_OUTCOME_SUCCEEDED);
+  ToTimestamp(Clock::now(), a.record.mutable_finished_at());
+  evaluations_
+      .Add({{"action", v1::DeliveryAction_Name(a.record.action())},
+            {"outcome", v1::AttemptOutcome_Name(a.record.outcome())}})
+      .Increment();
+
+  v1::DeliveryState state;
+  state.mutable_aor()->set_uri(aor);
+  state.set_decision(a.record.action());
+  state.set_decision_reason(a.plan.reason);
+  *state.mutable_last_attempt() = a.record;
+  uint32_t failures = failed ? a.previous.consecutive_failures + 1 : 0;
+  if (a.failed && !a.gave_up && failures > options_.max_failures) {
+    a.gave_up = true;  // enough: the next trigger tries again
+  }
+  state.set_consecutive_failures(failures);
+  state.set_phase(v1::DELIVERY_PHASE_IDLE);
+  if (a.failed && !a.gave_up) {
+    a.again = Clock::now() + NextDelay(failures);
+    state.set_phase(v1::DELIVERY_PHASE_BACKING_OFF);
+    ToTimestamp(*a.again, state.mutable_next_retry_at());
+  }
+  if (!schedule_.WriteOutcome(leases_, a.lease, state, a.message_notified_version)) {
+    a.lease_lost = true;
+    return;
+  }
+  log::Info("user evaluated", {{"aor", aor},
+                               {"run", a.record.run_id()},
+                               {"trigger", v1::TriggerReason_Name(a.record.trigger())},
+                               {"decision", v1::DeliveryAction_Name(a.record.action())},
+                               {"outcome", v1::AttemptOutcome_Name(a.record.outcome())},
+                               {"reason", a.plan.reason}});
+}
+
+bool DeliveryRunner::ReadUser(Attempt& a) {
+  const std::string& aor = a.claim.aor;
+  // Subscriptions before the summary: a subscription recorded after this read reads its own
+  // summary later, so no store change falls between the two (docs/notifications.md).
+  auto records = redis_.Command({"HVALS", SubscriptionsKey(aor)});
+  std::vector<std::string> values;
+  for (size_t i = 0; records->type == REDIS_REPLY_ARRAY && i < records->elements; ++i) {
+    values.emplace_back(records->element[i]->str, records->element[i]->len);
+  }
+  a.user.subscriptions = LiveSubscriptions(values, Clock::now());
+  if (auto raw = RedisRecord(redis_).Get(RegistrationKey(aor))) {
+    a.user.registration.ParseFromString(*raw);
+  }
+
+  grpc::ClientContext settings_context;
+  SetDeadline(settings_context, options_.read_timeout);
+  v1::SettingsGetRequest settings_request;
+  settings_request.mutable_aor()->set_uri(aor);
+  v1::SettingsGetResponse settings;
+  grpc::Status status = settings_->Get(&settings_context, settings_request, &settings);
+  if (!status.ok()) {
+    Fail(a, status, ErrorDetailOf(settings_context));
+    return false;
+  }
+  a.user.settings = settings.effective();
+
+  grpc::ClientContext storage_context;
+  SetDeadline(storage_context, options_.read_timeout);
+  v1::StorageGetSummaryRequest summary_request;
+  summary_request.mutable_recipient()->set_uri(aor);
+  summary_request.set_max_entries(options_.summary_entries);
+  v1::StorageGetSummaryResponse summary;
+  status = storage_->GetSummary(&storage_context, summary_request, &summary);
+  if (!status.ok()) {
+    Fail(a, status, ErrorDetailOf(storage_context));
+    return false;
+  }
+  a.user.summary = summary.summary();
+  return true;
+}
+
+void DeliveryRunner::NotifySubscription(Attempt& a, const v1::Subscription& subscription) {
+  if (!leases_.Renew(a.lease)) {
+    a.lease_lost = true;
+    return;
+  }
+  grpc::ClientContext context;
+  SetDeadline(context, options_.edge_timeout);
+  v1::EdgeControlNotifyRequest request;
+  request.set_subscription_id(subscription.subscription_id());
+  request.mutable_aor()->set_uri(a.claim.aor);
+  *request.mutable_summary() = a.user.summary;
+  request.set_only_if_newer(true);
+  v1::EdgeControlNotifyResponse response;
+  grpc::Status status = edges_.At(subscription.edge_address()).Notify(&context, request, &response);
+  auto count = [&](const char* result) {
+    notifications_.Add({{"channel", "notify"}, {"result", result}}).Increment();
+  };
+  if (status.ok()) {
+    count(response.stale_skipped() ? "skipped" : "sent");
+    if (response.has_sip()) *a.record.mutable_sip() = response.sip();
+    return;
+  }
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    // The edge no longer holds it (481 from the client, expiry, the edge restarted).
+    count("gone");
+    redis_.Command({"HDEL", SubscriptionsKey(a.claim.aor), subscription.subscription_id()});
+    log::Info("subscription gone; record removed",
+              {{"aor", a.claim.aor}, {"subscription", subscription.subscription_id()}});
+    return;
+  }
+  count("failed");
+  Fail(a, status, ErrorDetailOf(context));
+}
+
+void DeliveryRunner::SendNotificationMessage(Attempt& a, const v1::Binding& client) {
+  if (!leases_.Renew(a.lease)) {
+    a.lease_lost = true;
+    return;
+  }
+  v1::StoreSummary shown = a.user.summary;
+  if (shown.entries_size() > options_.message_entries) {
+    shown.mutable_entries()->DeleteSubrange(options_.message_entries,
+                                            shown.entries_size() - options_.message_entries);
+    shown.set_entries_truncated(true);
+  }
+  grpc::ClientContext context;
+  SetDeadline(context, options_.edge_timeout);
+  v1::EdgeControlSendMessageRequest request;
+  request.mutable_target()->mutable_aor()->set_uri(a.claim.aor);
+  request.mutable_target()->set_contact_uri(client.contact_uri());
+  request.set_content_type(kMessageSummaryContentType);
+  request.set_body(RenderMessageSummary(shown));
+  v1::EdgeControlSendMessageResponse response;
+  grpc::Status status = edges_.At(client.edge_address()).SendMessage(&context, request, &response);
+  if (!status.ok()) {
+    notifications_.Add({{"channel", "message"}, {"result", "failed"}}).Increment();
+    Fail(a, status, ErrorDetailOf(context));
+    return;
+  }
+  notifications_.Add({{"channel", "message"}, {"result", "sent"}}).Increment();
+  *a.record.mutable_sip() = response.sip();
+  a.message_notified_version = a.user.summary.version();
+  // The messages shown now count as old (RFC 3842); should this fail, they stay "new" and
+  // the version watermark above still keeps the same notification from going out twice.
+  grpc::ClientContext mark_context;
+  SetDeadline(mark_context, options_.read_timeout);
+  v1::StorageMarkNotifiedRequest mark;
+  mark.mutable_recipient()->set_uri(a.claim.aor);
+  mark.set_through_version(a.user.summary.version());
+  v1::StorageMarkNotifiedResponse marked;
+  grpc::Status mark_status = storage_->MarkNotified(&mark_context, mark, &marked);
+  if (!mark_status.ok()) {
+    log::Warn("MarkNotified failed", {{"aor", a.claim.aor}, {"grpc", mark_status.error_message()}});
+  }
+}
+
+void DeliveryRunner::Fail(Attempt& a, const grpc::Status& status, const v1::ErrorDetail& detail) {
+  if (Transient(status.error_code())) {
+    a.failed = true;
+  } else {
+    a.gave_up = true;
+  }
+  a.record.set_error_code(StatusCodeName(status.error_code()));
+  a.record.set_error_message(status.error_message());
+  if (detail.has_sip()) *a.record.mutable_sip() = detail.sip();
+  log::Info("delivery step failed", {{"aor", a.claim.aor},
+                                     {"grpc", StatusCodeName(status.error_code())},
+                                     {"message", status.error_message()}});
+}
+
+}  // namespace dims::delivery

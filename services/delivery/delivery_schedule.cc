@@ -1,0 +1,179 @@
+#include "delivery_schedule.h"
+
+#include <hiredis/hiredis.h>
+
+#include "bus_event.h"
+
+namespace dims::delivery {
+namespace v1 = dims::v1;
+
+namespace {
+
+// KEYS: due. ARGV: now (ms), claim end (ms), count. Returns the claimed AORs.
+constexpr const char* kClaimDue = R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, aor in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], aor) end
+return due
+)lua";
+
+// KEYS: due. ARGV: aor, claim end (ms), next due time (ms) or "". The claim still stands only
+// while the score is its own: a trigger meanwhile lowered it, or the claim lapsed and another
+// replica holds the user now; then the user stays as it is.
+constexpr const char* kFinish = R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1])
+else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
+)lua";
+
+// KEYS: the user's record. Returns the trigger fields ("t:<reason>"), removed.
+constexpr const char* kTakeTriggers = R"lua(
+local taken = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 't:' then
+    table.insert(taken, all[i])
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return taken
+)lua";
+
+int64_t Ms(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string Text(const redisReply* r) { return std::string(r->str, r->len); }
+
+void ThrowOnError(const RedisReply& reply, const std::string& what) {
+  if (reply->type == REDIS_REPLY_ERROR) throw RedisError(what + ": " + Text(reply.get()));
+}
+
+std::optional<v1::TriggerReason> ReasonOfField(const std::string& field) {
+  if (field.rfind("t:", 0) != 0) return std::nullopt;
+  int value = std::atoi(field.c_str() + 2);
+  if (!v1::TriggerReason_IsValid(value) || value == 0) return std::nullopt;
+  return static_cast<v1::TriggerReason>(value);
+}
+
+}  // namespace
+
+std::string DeliveryRecordKey(const std::string& aor) { return "dims:delivery:{" + aor + "}"; }
+
+DeliverySchedule::DeliverySchedule(RedisPool& redis, Options options)
+    : redis_(redis), options_(options) {}
+
+std::vector<bool> DeliverySchedule::Schedule(const std::vector<Trigger>& triggers,
+                                             Clock::time_point due) {
+  std::vector<std::vector<std::string>> commands;
+  const std::string now = std::to_string(Ms(Clock::now()));
+  const std::string ttl = std::to_string(options_.record_ttl.count());
+  for (const auto& t : triggers) {
+    std::string key = DeliveryRecordKey(t.aor);
+    commands.push_back({"HSET", key, "t:" + std::to_string(t.reason), now});
+    commands.push_back({"EXPIRE", key, ttl});
+    commands.push_back({"ZADD", kDueKey, "LT", std::to_string(Ms(due)), t.aor});
+  }
+  auto replies = redis_.Pipeline(commands);
+  std::vector<bool> joined;
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    for (size_t k = 0; k < 3; ++k)
+      ThrowOnError(replies[3 * i + k], "scheduling " + triggers[i].aor);
+    joined.push_back(replies[3 * i + 2]->integer == 0);
+  }
+  return joined;
+}
+
+std::vector<DeliverySchedule::Claim> DeliverySchedule::ClaimDue(Clock::time_point now, int count) {
+  int64_t until = Ms(now + options_.claim_visibility);
+  auto reply = redis_.Command({"EVAL", kClaimDue, "1", kDueKey, std::to_string(Ms(now)),
+                               std::to_string(until), std::to_string(count)});
+  ThrowOnError(reply, "claiming due users");
+  std::vector<Claim> claims;
+  if (reply->type != REDIS_REPLY_ARRAY) return claims;
+  for (size_t i = 0; i < reply->elements; ++i) claims.push_back({Text(reply->element[i]), until});
+  return claims;
+}
+
+void DeliverySchedule::Finish(const Claim& claim, std::optional<Clock::time_point> again) {
+  auto reply =
+      redis_.Command({"EVAL", kFinish, "1", kDueKey, claim.aor, std::to_string(claim.until_ms),
+                      again ? std::to_string(Ms(*again)) : std::string()});
+  ThrowOnError(reply, "finishing " + claim.aor);
+}
+
+std::vector<v1::TriggerReason> DeliverySchedule::TakeTriggers(const std::string& aor) {
+  auto reply = redis_.Command({"EVAL", kTakeTriggers, "1", DeliveryRecordKey(aor)});
+  ThrowOnError(reply, "taking the triggers of " + aor);
+  std::vector<v1::TriggerReason> reasons;
+  if (reply->type != REDIS_REPLY_ARRAY) return reasons;
+  for (size_t i = 0; i < reply->elements; ++i) {
+    if (auto reason = ReasonOfField(Text(reply->element[i]))) reasons.push_back(*reason);
+  }
+  return reasons;
+}
+
+DeliverySchedule::Record DeliverySchedule::Read(const std::string& aor, const UserLeases& leases) {
+  auto replies = redis_.Pipeline({{"HGETALL", DeliveryRecordKey(aor)},
+                                  {"ZSCORE", kDueKey, aor},
+                                  {"GET", leases.LeaseKey(aor)}});
+  for (const auto& r : replies) ThrowOnError(r, "reading the delivery record of " + aor);
+  Record record;
+  const redisReply* fields = replies[0].get();
+  std::optional<v1::DeliveryLock> holder;
+  for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
+    std::string name = Text(fields->element[i]);
+    std::string value = Text(fields->element[i + 1]);
+    if (auto reason = ReasonOfField(name)) {
+      record.pending.push_back(*reason);
+    } else if (name == "state") {
+      v1::DeliveryState state;
+      if (state.ParseFromString(value)) record.state = state;
+    } else if (name == "holder") {
+      v1::DeliveryLock lock;
+      if (lock.ParseFromString(value)) holder = lock;
+    } else if (name == "failures") {
+      record.consecutive_failures = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
+    } else if (name == "message_notified") {
+      record.message_notified_version = std::strtoull(value.c_str(), nullptr, 10);
+    }
+  }
+  if (replies[1]->type == REDIS_REPLY_STRING) {
+    record.due_ms = static_cast<int64_t>(std::strtod(Text(replies[1].get()).c_str(), nullptr));
+  }
+  if (replies[2]->type == REDIS_REPLY_STRING && holder &&
+      std::to_string(holder->fencing_token()) == Text(replies[2].get())) {
+    record.lock = holder;
+  }
+  return record;
+}
+
+bool DeliverySchedule::WriteHolder(UserLeases& leases, const Lease& lease,
+                                   const v1::DeliveryLock& lock) {
+  return leases.HashSetIfHeld(lease, DeliveryRecordKey(lease.aor),
+                              {{"holder", lock.SerializeAsString()}}, options_.record_ttl);
+}
+
+bool DeliverySchedule::WriteOutcome(UserLeases& leases, const Lease& lease,
+                                    const v1::DeliveryState& state,
+                                    uint64_t message_notified_version) {
+  return leases.HashSetIfHeld(lease, DeliveryRecordKey(lease.aor),
+                              {{"state", state.SerializeAsString()},
+                               {"failures", std::to_string(state.consecutive_failures())},
+                               {"message_notified", std::to_string(message_notified_version)}},
+                              options_.record_ttl);
+}
+
+void DeliverySchedule::ResetFailures(const std::string& aor) {
+  ThrowOnError(redis_.Command({"HDEL", DeliveryRecordKey(aor), "failures"}),
+               "resetting the failures of " + aor);
+}
+
+int64_t DeliverySchedule::Size() {
+  auto reply = redis_.Command({"ZCARD", kDueKey});
+  ThrowOnError(reply, "counting due users");
+  return reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+}
+
+}  // namespace dims::delivery

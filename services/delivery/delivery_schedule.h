@@ -1,0 +1,96 @@
+// When each user is to be evaluated, and what delivery remembers about them, in Redis:
+//
+//   dims:delivery:due     a sorted set, AOR -> when its evaluation is due (ms since the epoch).
+//                         Shared by every delivery replica; whoever claims a due user first
+//                         moves it to the end of its claim, so that a replica dying mid-work
+//                         leaves the user due again, not lost.
+//   dims:delivery:{aor}   a hash per user: "t:<reason>" for each trigger recorded since the
+//                         last evaluation began, "state" (a serialized dims.v1.DeliveryState
+//                         without the parts read live), "holder" (instance and token of the
+//                         current lease holder), "failures" (consecutive failed attempts),
+//                         "message_notified" (the store version of the last notification
+//                         MESSAGE that got a 2xx).
+//
+// Triggers of a user already due coalesce: the earlier due time wins. A trigger that comes while
+// the user is being evaluated makes it due again, so the change it announces is looked at.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dims/v1/delivery.pb.h"
+#include "redis_pool.h"
+#include "trigger_rules.h"
+#include "user_lease.h"
+
+namespace dims::delivery {
+
+inline constexpr const char* kDueKey = "dims:delivery:due";
+std::string DeliveryRecordKey(const std::string& aor);
+
+using Clock = std::chrono::system_clock;
+
+class DeliverySchedule {
+ public:
+  struct Options {
+    // How long a claim keeps a user from other replicas; a claim not finished by then (its
+    // holder died) makes the user due again.
+    std::chrono::milliseconds claim_visibility{60000};
+    // How long a user's record outlives the last write.
+    std::chrono::seconds record_ttl{7 * 24 * 3600};
+  };
+  DeliverySchedule(RedisPool& redis, Options options);
+
+  // Records the triggers and makes their users due at `due`, or keeps an earlier due time.
+  // Returns, per trigger, whether its user was already due (the trigger joined that). Throws
+  // RedisError; then nothing may have been recorded, and the caller retries.
+  std::vector<bool> Schedule(const std::vector<Trigger>& triggers, Clock::time_point due);
+
+  struct Claim {
+    std::string aor;
+    int64_t until_ms = 0;  // the claim's score: finishing checks it is still the claim's
+  };
+  // Up to `count` users due by `now`, each claimed for the visibility period. Throws RedisError.
+  std::vector<Claim> ClaimDue(Clock::time_point now, int count);
+
+  // Ends a claim. Without `again`, the user leaves the schedule, unless a trigger came meanwhile
+  // (then it stays due). With `again` (a retry, or another replica holds the user's lease), the
+  // user is due then, or earlier if a trigger came meanwhile. Throws RedisError.
+  void Finish(const Claim& claim, std::optional<Clock::time_point> again);
+
+  // Takes the triggers recorded for a user since its last evaluation began. Throws RedisError.
+  std::vector<dims::v1::TriggerReason> TakeTriggers(const std::string& aor);
+
+  // What delivery remembers about a user.
+  struct Record {
+    std::optional<dims::v1::DeliveryState> state;
+    uint64_t message_notified_version = 0;
+    uint32_t consecutive_failures = 0;
+    std::vector<dims::v1::TriggerReason> pending;
+    std::optional<int64_t> due_ms;               // when the user is due, if scheduled
+    std::optional<dims::v1::DeliveryLock> lock;  // while a replica works for the user
+  };
+  Record Read(const std::string& aor, const UserLeases& leases);
+
+  // The lease holder records who it is (for GetDeliveryState), then the outcome of its work;
+  // a holder whose lease ran out writes nothing (false).
+  bool WriteHolder(UserLeases& leases, const Lease& lease, const dims::v1::DeliveryLock& lock);
+  bool WriteOutcome(UserLeases& leases, const Lease& lease, const dims::v1::DeliveryState& state,
+                    uint64_t message_notified_version);
+
+  // Forgets a user's failed attempts, so that the next failure starts the backoff afresh (an
+  // operator's reset_backoff). Throws RedisError.
+  void ResetFailures(const std::string& aor);
+
+  // Users scheduled (due now or later), for the gauge.
+  int64_t Size();
+
+ private:
+  RedisPool& redis_;
+  Options options_;
+};
+
+}  // namespace dims::delivery

@@ -1,0 +1,62 @@
+#include "notification_plan.h"
+
+#include "user_records.h"
+
+namespace dims::delivery {
+namespace v1 = dims::v1;
+
+namespace {
+
+std::string Count(size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+}  // namespace
+
+NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clock::time_point now,
+                                   MessageNotification by_message) {
+  NotificationPlan plan;
+  // Subscribers asked to follow the store, whatever else happens (RFC 3842, RFC 6665).
+  plan.notify = user.subscriptions;
+
+  std::string why_no_message;
+  bool wants_message = by_message == MessageNotification::kAlways ||
+                       (by_message == MessageNotification::kUnsubscribed && plan.notify.empty());
+  if (!wants_message) {
+    why_no_message =
+        by_message == MessageNotification::kNever ? "notification MESSAGE disabled" : "";
+  } else if (user.settings.offline_delivery_active()) {
+    // The messages themselves are to be pushed (seed 002), not announced.
+    why_no_message = "offline delivery active";
+  } else if (user.summary.new_count() == 0) {
+    why_no_message = "nothing new";
+  } else if (user.summary.version() <= user.message_notified_version) {
+    why_no_message = "already told";
+  } else {
+    for (const auto& binding : ImClientBindings(user.registration, now)) {
+      if (!binding.edge_address().empty()) {
+        plan.message_to = binding;
+        break;
+      }
+    }
+    if (!plan.message_to) why_no_message = "no registered IM client";
+  }
+
+  if (plan.message_to) {
+    plan.action = v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE;
+    plan.reason =
+        Count(user.summary.new_count(), "new message", "new messages") + ", notification MESSAGE";
+    if (!plan.notify.empty()) {
+      plan.reason += " and " + Count(plan.notify.size(), "subscription", "subscriptions");
+    }
+  } else if (!plan.notify.empty()) {
+    plan.action = v1::DELIVERY_ACTION_NOTIFY;
+    plan.reason = Count(plan.notify.size(), "subscription", "subscriptions");
+  } else {
+    plan.action = v1::DELIVERY_ACTION_NONE;
+    plan.reason = "no subscription" + (why_no_message.empty() ? "" : "; " + why_no_message);
+  }
+  return plan;
+}
+
+}  // namespace dims::delivery

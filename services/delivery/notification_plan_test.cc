@@ -1,0 +1,125 @@
+#include "notification_plan.h"
+
+#include <gtest/gtest.h>
+
+#include "bus_event.h"
+#include "user_records.h"
+
+namespace dims::delivery {
+namespace {
+namespace v1 = dims::v1;
+using namespace std::chrono_literals;
+
+class NotificationPlanTest : public ::testing::Test {
+ protected:
+  std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
+
+  v1::Binding* AddBinding(const std::string& contact, float q, v1::RegistrationMode mode,
+                          bool im = true) {
+    auto* b = user_.registration.add_bindings();
+    b->set_contact_uri(contact);
+    b->set_q(q);
+    b->set_mode(mode);
+    b->set_edge_address("127.0.0.1:7001");
+    if (im) (*b->mutable_feature_tags())[kImFeatureTag] = "";
+    ToTimestamp(now_ + 600s, b->mutable_expires_at());
+    ToTimestamp(now_ - 10s, b->mutable_refreshed_at());
+    return b;
+  }
+  void AddSubscription(const std::string& id) {
+    v1::Subscription s;
+    s.set_subscription_id(id);
+    s.set_edge_address("127.0.0.1:7002");
+    user_.subscriptions.push_back(s);
+  }
+  void NewMessages(uint32_t count, uint64_t version) {
+    user_.summary.set_new_count(count);
+    user_.summary.set_version(version);
+  }
+
+  UserView user_;
+};
+
+TEST_F(NotificationPlanTest, EverySubscriptionIsNotifiedAndItsSubscriberNeedsNoMessage) {
+  AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  AddSubscription("s1");
+  AddSubscription("s2");
+  NewMessages(2, 9);
+  auto plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY);
+  ASSERT_EQ(plan.notify.size(), 2u);
+  EXPECT_EQ(plan.notify[0].subscription_id(), "s1");
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.reason, "2 subscriptions");
+
+  // Also an empty store is notified: the subscriber sees the messages go (RFC 3842).
+  NewMessages(0, 10);
+  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY);
+  EXPECT_EQ(plan.notify.size(), 2u);
+}
+
+TEST_F(NotificationPlanTest, AnUnsubscribedImClientIsToldOnceByMessageAtItsBestBinding) {
+  AddBinding("sip:alice@192.0.2.1:5060", 0.5f, v1::REGISTRATION_MODE_REGISTRAR);
+  AddBinding("sip:alice@192.0.2.2:5060", 0.9f, v1::REGISTRATION_MODE_REGISTRAR);
+  NewMessages(1, 4);
+  auto plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
+  ASSERT_TRUE(plan.message_to);
+  EXPECT_EQ(plan.message_to->contact_uri(), "sip:alice@192.0.2.2:5060");
+  EXPECT_EQ(plan.reason, "1 new message, notification MESSAGE");
+
+  // Told at version 4 already: the same state is not announced again.
+  user_.message_notified_version = 4;
+  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NONE);
+  EXPECT_EQ(plan.reason, "no subscription; already told");
+
+  // A newer message is.
+  NewMessages(2, 5);
+  EXPECT_TRUE(PlanNotifications(user_, now_, MessageNotification::kUnsubscribed).message_to);
+}
+
+TEST_F(NotificationPlanTest, NoMessageWithoutSomethingNewOrAClientToTellOrWhenPushIsDue) {
+  NewMessages(0, 3);
+  AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  auto plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.reason, "no subscription; nothing new");
+
+  NewMessages(1, 4);
+  user_.settings.set_offline_delivery_active(true);
+  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.reason, "no subscription; offline delivery active");
+
+  user_.settings.set_offline_delivery_active(false);
+  user_.registration.clear_bindings();
+  AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_THIRD_PARTY);
+  AddBinding("sip:alice@192.0.2.3:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR, /*im=*/false);
+  auto* expired = AddBinding("sip:alice@192.0.2.4:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  ToTimestamp(now_ - 1s, expired->mutable_expires_at());
+  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.reason, "no subscription; no registered IM client");
+}
+
+TEST_F(NotificationPlanTest, TheDeploymentChoosesWhoGetsANotificationMessage) {
+  AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  NewMessages(1, 2);
+  auto plan = PlanNotifications(user_, now_, MessageNotification::kNever);
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.reason, "no subscription; notification MESSAGE disabled");
+
+  AddSubscription("s1");
+  EXPECT_FALSE(PlanNotifications(user_, now_, MessageNotification::kUnsubscribed).message_to);
+  plan = PlanNotifications(user_, now_, MessageNotification::kAlways);
+  EXPECT_TRUE(plan.message_to);
+  EXPECT_EQ(plan.notify.size(), 1u);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
+  EXPECT_EQ(plan.reason, "1 new message, notification MESSAGE and 1 subscription");
+}
+
+}  // namespace
+}  // namespace dims::delivery

@@ -1,0 +1,64 @@
+#include "trigger_rules.h"
+
+#include <algorithm>
+
+#include "aor.h"
+
+namespace dims::delivery {
+namespace v1 = dims::v1;
+
+std::optional<Trigger> TriggerFor(const v1::BusEvent& event) {
+  const v1::Aor* aor = nullptr;
+  v1::TriggerReason reason = v1::TRIGGER_REASON_UNSPECIFIED;
+  switch (event.payload_case()) {
+    case v1::BusEvent::kRegistered:
+      // A refresh changes nothing; a new binding may make the user reachable.
+      if (!event.registered().refresh()) reason = v1::TRIGGER_REASON_REGISTERED;
+      aor = &event.registered().aor();
+      break;
+    case v1::BusEvent::kSettingsPublished: {
+      auto kind = event.settings_published().kind();
+      // Seed 002: a new or changed publication is the push trigger; refreshes are not.
+      if (kind == v1::PUBLICATION_KIND_INITIAL || kind == v1::PUBLICATION_KIND_MODIFY) {
+        reason = v1::TRIGGER_REASON_SETTINGS_PUBLISHED;
+      }
+      aor = &event.settings_published().aor();
+      break;
+    }
+    case v1::BusEvent::kSettingsUpdated:
+      reason = v1::TRIGGER_REASON_SETTINGS_UPDATED;
+      aor = &event.settings_updated().aor();
+      break;
+    case v1::BusEvent::kMessageStored:
+      reason = v1::TRIGGER_REASON_MESSAGE_STORED;
+      aor = &event.message_stored().aor();
+      break;
+    case v1::BusEvent::kStoreChanged:
+      reason = v1::TRIGGER_REASON_STORE_CHANGED;
+      aor = &event.store_changed().aor();
+      break;
+    case v1::BusEvent::kPresenceChanged:
+      if (event.presence_changed().available_for_im()) {
+        reason = v1::TRIGGER_REASON_PRESENCE_AVAILABLE;
+      }
+      aor = &event.presence_changed().aor();
+      break;
+    default:  // deregistered, and payloads of newer producers
+      return std::nullopt;
+  }
+  if (reason == v1::TRIGGER_REASON_UNSPECIFIED) return std::nullopt;
+  auto normalized = NormalizeAor(aor->uri());
+  if (!normalized) return std::nullopt;
+  return Trigger{*normalized, reason};
+}
+
+std::chrono::milliseconds RetryDelay(uint32_t consecutive_failures, std::chrono::milliseconds first,
+                                     std::chrono::milliseconds cap, std::mt19937_64& random) {
+  uint32_t doublings =
+      std::min<uint32_t>(consecutive_failures > 0 ? consecutive_failures - 1 : 0, 20);
+  int64_t delay = std::min<int64_t>(first.count() << doublings, cap.count());
+  std::uniform_int_distribution<int64_t> jitter(0, delay / 4);
+  return std::chrono::milliseconds(delay - jitter(random));
+}
+
+}  // namespace dims::delivery

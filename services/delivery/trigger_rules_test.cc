@@ -1,0 +1,91 @@
+#include "trigger_rules.h"
+
+#include <gtest/gtest.h>
+
+namespace dims::delivery {
+namespace {
+namespace v1 = dims::v1;
+using namespace std::chrono_literals;
+
+TEST(TriggerFor, StoreChangesAndNewPublicationsCallForAnEvaluationOfTheNormalisedUser) {
+  v1::BusEvent stored;
+  stored.mutable_message_stored()->mutable_aor()->set_uri("sip:Alice@DIMS.test:5060");
+  auto trigger = TriggerFor(stored);
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(trigger->aor, "sip:Alice@dims.test");
+  EXPECT_EQ(trigger->reason, v1::TRIGGER_REASON_MESSAGE_STORED);
+
+  v1::BusEvent changed;
+  changed.mutable_store_changed()->mutable_aor()->set_uri("sip:alice@dims.test");
+  EXPECT_EQ(TriggerFor(changed)->reason, v1::TRIGGER_REASON_STORE_CHANGED);
+
+  v1::BusEvent published;
+  published.mutable_settings_published()->mutable_aor()->set_uri("sip:alice@dims.test");
+  published.mutable_settings_published()->set_kind(v1::PUBLICATION_KIND_INITIAL);
+  EXPECT_EQ(TriggerFor(published)->reason, v1::TRIGGER_REASON_SETTINGS_PUBLISHED);
+  published.mutable_settings_published()->set_kind(v1::PUBLICATION_KIND_MODIFY);
+  EXPECT_EQ(TriggerFor(published)->reason, v1::TRIGGER_REASON_SETTINGS_PUBLISHED);
+
+  v1::BusEvent updated;
+  updated.mutable_settings_updated()->mutable_aor()->set_uri("sip:alice@dims.test");
+  EXPECT_EQ(TriggerFor(updated)->reason, v1::TRIGGER_REASON_SETTINGS_UPDATED);
+
+  v1::BusEvent registered;
+  registered.mutable_registered()->mutable_aor()->set_uri("sip:alice@dims.test");
+  EXPECT_EQ(TriggerFor(registered)->reason, v1::TRIGGER_REASON_REGISTERED);
+
+  v1::BusEvent available;
+  available.mutable_presence_changed()->mutable_aor()->set_uri("sip:alice@dims.test");
+  available.mutable_presence_changed()->set_available_for_im(true);
+  EXPECT_EQ(TriggerFor(available)->reason, v1::TRIGGER_REASON_PRESENCE_AVAILABLE);
+}
+
+TEST(TriggerFor, RefreshesRemovalsAndUnusableEventsCallForNothing) {
+  v1::BusEvent refresh;
+  refresh.mutable_registered()->mutable_aor()->set_uri("sip:alice@dims.test");
+  refresh.mutable_registered()->set_refresh(true);
+  EXPECT_FALSE(TriggerFor(refresh));
+
+  v1::BusEvent gone;
+  gone.mutable_deregistered()->mutable_aor()->set_uri("sip:alice@dims.test");
+  EXPECT_FALSE(TriggerFor(gone));
+
+  for (auto kind : {v1::PUBLICATION_KIND_REFRESH, v1::PUBLICATION_KIND_REMOVE}) {
+    v1::BusEvent published;
+    published.mutable_settings_published()->mutable_aor()->set_uri("sip:alice@dims.test");
+    published.mutable_settings_published()->set_kind(kind);
+    EXPECT_FALSE(TriggerFor(published)) << v1::PublicationKind_Name(kind);
+  }
+
+  v1::BusEvent away;
+  away.mutable_presence_changed()->mutable_aor()->set_uri("sip:alice@dims.test");
+  EXPECT_FALSE(TriggerFor(away));
+
+  v1::BusEvent bad_aor;
+  bad_aor.mutable_message_stored()->mutable_aor()->set_uri("not a uri");
+  EXPECT_FALSE(TriggerFor(bad_aor));
+
+  EXPECT_FALSE(TriggerFor(v1::BusEvent()));
+}
+
+TEST(RetryDelay, DoublesFromTheFirstUpToTheCapWithAtMostAQuarterTakenOff) {
+  std::mt19937_64 random(7);
+  for (int run = 0; run < 200; ++run) {
+    auto first = RetryDelay(1, 1000ms, 60000ms, random);
+    EXPECT_LE(first, 1000ms);
+    EXPECT_GE(first, 750ms);
+    auto third = RetryDelay(3, 1000ms, 60000ms, random);
+    EXPECT_LE(third, 4000ms);
+    EXPECT_GE(third, 3000ms);
+    auto late = RetryDelay(40, 1000ms, 60000ms, random);
+    EXPECT_LE(late, 60000ms);
+    EXPECT_GE(late, 45000ms);
+  }
+  // The jitter spreads users: not every delay is the same.
+  std::set<int64_t> seen;
+  for (int run = 0; run < 20; ++run) seen.insert(RetryDelay(5, 1000ms, 60000ms, random).count());
+  EXPECT_GT(seen.size(), 5u);
+}
+
+}  // namespace
+}  // namespace dims::delivery
