@@ -287,7 +287,9 @@ void DeliveryRunner::SendNotificationMessage(Attempt& a, const v1::Binding& clie
   grpc::Status status = edges_.At(client.edge_address()).SendMessage(&context, request, &response);
   if (!status.ok()) {
     notifications_.Add({{"channel", "message"}, {"result", "failed"}}).Increment();
-    Fail(a, status, ErrorDetailOf(context));
+    // Not retried by itself: a client that could not take it now is not to be pressed; the
+    // next trigger (a new message, a registration) tells it, as nothing was marked told.
+    Fail(a, status, ErrorDetailOf(context), /*retry=*/false);
     return;
   }
   notifications_.Add({{"channel", "message"}, {"result", "sent"}}).Increment();
@@ -307,8 +309,9 @@ void DeliveryRunner::SendNotificationMessage(Attempt& a, const v1::Binding& clie
   }
 }
 
-void DeliveryRunner::Fail(Attempt& a, const grpc::Status& status, const v1::ErrorDetail& detail) {
-  if (Transient(status.error_code())) {
+void DeliveryRunner::Fail(Attempt& a, const grpc::Status& status, const v1::ErrorDetail& detail,
+                          bool retry) {
+  if (retry && Transient(status.error_code())) {
     a.failed = true;
   } else {
     a.gave_up = true;

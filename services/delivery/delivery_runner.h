@@ -55,7 +55,9 @@ class DeliveryRunner {
   bool ReadUser(Attempt& attempt);
   void NotifySubscription(Attempt& attempt, const dims::v1::Subscription& subscription);
   void SendNotificationMessage(Attempt& attempt, const dims::v1::Binding& client);
-  void Fail(Attempt& attempt, const grpc::Status& status, const dims::v1::ErrorDetail& detail);
+  // Records a failed step; a transient one, where `retry` allows, schedules another attempt.
+  void Fail(Attempt& attempt, const grpc::Status& status, const dims::v1::ErrorDetail& detail,
+            bool retry = true);
   std::chrono::milliseconds NextDelay(uint32_t failures);
 
   RedisPool& redis_;
