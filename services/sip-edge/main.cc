@@ -1,5 +1,7 @@
 // dims-sip-edge: the only SIP speaker of DIMS (Sofia-SIP), and the EdgeControl gRPC API through
 // which other services send requests towards clients.
+#include <algorithm>
+#include <iostream>
 #include <set>
 #include <string>
 
@@ -16,50 +18,63 @@
 
 int main(int argc, char** argv) {
   namespace validate = dims::validate;
-  auto host = dims::ServiceHost::Create(
-      {.name = "sip-edge",
-       .description = "SIP edge (Sofia-SIP) and the EdgeControl gRPC API",
-       .default_grpc_port = 50051,
-       .default_metrics_port = 9101,
-       .options =
-           {
-               {"sip-listen", "127.0.0.1:5060", "SIP address, UDP and TCP (host:port)",
-                validate::HostPortValue()},
-               {"domains", "dims.test", "SIP domains DIMS serves (comma-separated)",
-                validate::DomainList()},
-               dims::RedisOption("registrations and subscriptions"),
-               dims::PeerOption("settings", "settings", 50052),
-               dims::PeerOption("storage", "storage", 50053),
-               dims::PeerOption("delivery", "delivery", 50054),
-               {"advertised-grpc-addr", "",
-                "address other services use to reach this instance's EdgeControl "
-                "[default: grpc-listen]",
-                nullptr},
-               {"registrar-mode", "true",
-                "accept REGISTER from clients directly (false: only third-party REGISTER from "
-                "the core)",
-                validate::OneOf({"true", "false"})},
-               {"trusted-core-addresses", "",
-                "IP addresses of the SIP/IP core whose REGISTERs are third-party registrations "
-                "(comma-separated)",
-                nullptr},
-               {"register-min-expires-seconds", "60",
-                "shortest registration interval accepted (423 below it)",
-                validate::IntInRange(1, 86400)},
-               {"register-max-expires-seconds", "3600",
-                "longest registration interval granted (longer ones are lowered)",
-                validate::IntInRange(1, 7 * 86400)},
-               {"register-default-expires-seconds", "3600",
-                "interval granted to a Contact without expires", validate::IntInRange(1, 86400)},
-               {"message-forward-timeout-ms", "3000",
-                "how long a MESSAGE forwarded to a registered client may wait for its answer "
-                "before it is stored instead",
-                validate::IntInRange(100, 4000)},
-               {"barred-message-status", "403",
-                "answer to a MESSAGE whose recipient bars pager-mode IM (480 hides the setting)",
-                validate::OneOf({"403", "480"})},
-           }},
-      argc, argv);
+  auto
+      host =
+          dims::ServiceHost::Create(
+              {.name = "sip-edge",
+               .description = "SIP edge (Sofia-SIP) and the EdgeControl gRPC API",
+               .default_grpc_port = 50051,
+               .default_metrics_port = 9101,
+               .options =
+                   {
+                       {"sip-listen", "127.0.0.1:5060", "SIP address, UDP and TCP (host:port)",
+                        validate::HostPortValue()},
+                       {"domains", "dims.test", "SIP domains DIMS serves (comma-separated)",
+                        validate::DomainList()},
+                       dims::RedisOption("registrations and subscriptions"),
+                       dims::PeerOption("settings", "settings", 50052),
+                       dims::PeerOption("storage", "storage", 50053),
+                       dims::PeerOption("delivery", "delivery", 50054),
+                       {"advertised-grpc-addr", "",
+                        "address other services use to reach this instance's EdgeControl "
+                        "[default: grpc-listen]",
+                        nullptr},
+                       {"registrar-mode", "true",
+                        "accept REGISTER from clients directly (false: only third-party REGISTER "
+                        "from "
+                        "the core)",
+                        validate::OneOf({"true", "false"})},
+                       {"trusted-core-addresses", "",
+                        "IP addresses of the SIP/IP core whose REGISTERs are third-party "
+                        "registrations "
+                        "(comma-separated)",
+                        nullptr},
+                       {"register-min-expires-seconds", "60",
+                        "shortest registration interval accepted (423 below it)",
+                        validate::IntInRange(1, 86400)},
+                       {"register-max-expires-seconds", "3600",
+                        "longest registration interval granted (longer ones are lowered)",
+                        validate::IntInRange(1, 7 * 86400)},
+                       {"register-default-expires-seconds", "3600",
+                        "interval granted to a Contact without expires",
+                        validate::IntInRange(1, 86400)},
+                       {"subscribe-min-expires-seconds", "60",
+                        "shortest message-summary subscription accepted (423 below it)",
+                        validate::IntInRange(1, 86400)},
+                       {"subscribe-max-expires-seconds", "3600",
+                        "longest message-summary subscription granted (longer ones are lowered)",
+                        validate::IntInRange(1, 86400)},
+                       {"message-forward-timeout-ms", "3000",
+                        "how long a MESSAGE forwarded to a registered client may wait for its "
+                        "answer "
+                        "before it is stored instead",
+                        validate::IntInRange(100, 4000)},
+                       {"barred-message-status", "403",
+                        "answer to a MESSAGE whose recipient bars pager-mode IM (480 hides the "
+                        "setting)",
+                        validate::OneOf({"403", "480"})},
+                   }},
+              argc, argv);
   const auto& config = host->config();
 
   auto sip_listen = config.GetHostPort("sip-listen");
@@ -107,9 +122,22 @@ int main(int argc, char** argv) {
        .forward_timeout = std::chrono::milliseconds(config.GetInt("message-forward-timeout-ms"))},
       host->metrics());
   sip.OnMessage([&messages](const dims::edge::IncomingMessage& m) { messages.Handle(m); });
+  dims::edge::SubscriptionLimits subscription_limits{
+      .min_expires = static_cast<int>(config.GetInt("subscribe-min-expires-seconds")),
+      .max_expires = static_cast<int>(config.GetInt("subscribe-max-expires-seconds"))};
+  if (subscription_limits.min_expires > subscription_limits.max_expires) {
+    std::cerr << "dims-sip-edge: configuration error: expected subscribe-min-expires-seconds <= "
+                 "subscribe-max-expires-seconds\n";
+    return 2;
+  }
+  // RFC 3842's default interval, within the limits granted.
+  subscription_limits.default_expires =
+      std::clamp(subscription_limits.default_expires, subscription_limits.min_expires,
+                 subscription_limits.max_expires);
   dims::edge::SummarySubscriptions subscriptions(
       sip, *redis, redis_workers, storage,
       {.domains = std::set<std::string>(domains.begin(), domains.end()),
+       .limits = subscription_limits,
        .edge_instance_id = host->instance_id(),
        .edge_address = advertised});
   sip.OnSubscribe(

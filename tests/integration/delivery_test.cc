@@ -242,6 +242,18 @@ TEST_F(DeliveryTest, EventsADeadConsumerTookAreHandledByAnother) {
   EXPECT_GE(DeliveryCount("dims_delivery_events_total", {{"type", "message_stored"}}), 1);
 }
 
+TEST_F(DeliveryTest, ASubscriptionNotRefreshedEndsWithAFinalNotifyAndLeavesRedis) {
+  Start({{"DIMS_SUBSCRIBE_MIN_EXPIRES_SECONDS", "1"}});
+  const std::string key = "dims:sub:{sip:gina@dims.test}";
+  auto sipp = stack_.StartSipp("subscribe_expire", "u1", 1, 1, "gina");
+  ASSERT_TRUE(WaitFor([&] { return !RedisHashValues(stack_.redis().port(), key).empty(); }, 20s))
+      << sipp.Report();
+  auto status = sipp.process->Wait(60s);
+  ASSERT_TRUE(status) << "sipp did not end";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << sipp.Report() << Logs();
+  EXPECT_TRUE(WaitFor([&] { return RedisHashValues(stack_.redis().port(), key).empty(); }, 10s));
+}
+
 TEST_F(DeliveryTest, TheDeliveryApiChecksItsArgumentsAndReportsAnUnknownUserIdle) {
   Start();
   dims::v1::DeliveryTriggerRequest trigger;
