@@ -294,6 +294,49 @@ TEST_F(PagerMessageTest, AForwardTheClientCannotTakeNowEndsStoredWith202) {
   EXPECT_EQ(alice_client.received().size(), 2u);
 }
 
+TEST_F(PagerMessageTest, AClientHeldByAnotherEdgeReplicaGetsTheMessageThroughThatReplica) {
+  Start();
+  stack_.AddReplica("sip-edge", "sip-edge-2");
+  const int other_sip_port = FreePort();
+  stack_.StartService("sip-edge-2",
+                      {{"DIMS_SIP_LISTEN", "127.0.0.1:" + std::to_string(other_sip_port)},
+                       {"DIMS_NOTIFY_BY_MESSAGE", "never"}});
+  ASSERT_TRUE(stack_.WaitServing("sip-edge-2", 30s)) << stack_.process("sip-edge-2").ReadLog();
+
+  // Alice's client registers through the second replica, which holds its flow.
+  SofiaAgent alice_client({.next_hop = "127.0.0.1:" + std::to_string(other_sip_port)});
+  std::atomic<int> answer_with{200};
+  alice_client.OnRequest([&](const IncomingSipRequest&) {
+    return SofiaAgent::Answer{answer_with, answer_with == 200 ? "OK" : "Temporarily Unavailable"};
+  });
+  RegisterImClient(alice_client, "alice");
+  dims::v1::Registration registration;
+  auto raw = RedisGet(stack_.redis().port(), "dims:reg:{sip:alice@dims.test}");
+  ASSERT_TRUE(raw && registration.ParseFromString(*raw));
+  ASSERT_EQ(registration.bindings_size(), 1);
+  EXPECT_EQ(registration.bindings(0).edge_instance_id(), "sip-edge-2");
+  EXPECT_EQ(registration.bindings(0).edge_address(), stack_.endpoints("sip-edge-2").grpc_address());
+
+  // Bob's MESSAGE arrives at the first replica, which hands it to the second.
+  SofiaAgent bob(AgentOptions());
+  auto answer = SendMessage(bob, "alice", "through the other edge");
+  EXPECT_EQ(answer.status, 200) << answer.raw << EdgeLog()
+                                << stack_.process("sip-edge-2").LogTail(30);
+  auto received = alice_client.received();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].body, "through the other edge");
+  EXPECT_NE(received[0].from.find("sip:bob@dims.test"), std::string::npos) << received[0].from;
+  EXPECT_TRUE(Stored("sip:alice@dims.test").empty());
+
+  // The client cannot take the next one: the first replica stores it and answers 202.
+  answer_with = 480;
+  answer = SendMessage(bob, "alice", "stored after all");
+  EXPECT_EQ(answer.status, 202) << answer.raw << EdgeLog();
+  auto stored = Stored("sip:alice@dims.test");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_NE(stored[0].sip_request().find("stored after all"), std::string::npos);
+}
+
 TEST_F(PagerMessageTest, AClientsRefusalIsRelayedAndNothingIsStored) {
   Start();
   SofiaAgent alice_client(AgentOptions());
