@@ -133,8 +133,8 @@ void DeliveryRunner::Evaluate(Attempt& a) {
     a.lease_lost = true;
     return;
   }
-  auto triggers = schedule_.TakeTriggers(aor);
-  a.previous = schedule_.Read(aor, leases_);
+  a.previous = schedule_.Take(aor);
+  const auto& triggers = a.previous.pending;
   a.message_notified_version = a.previous.message_notified_version;
 
   a.record.set_run_id(NewRunId(options_.instance_id));
@@ -203,6 +203,9 @@ bool DeliveryRunner::ReadUser(Attempt& a) {
   if (auto raw = RedisRecord(redis_).Get(RegistrationKey(aor))) {
     a.user.registration.ParseFromString(*raw);
   }
+  // Most stored messages are for users who are away: nothing can reach them, and their settings
+  // and store need not be read.
+  if (!CanBeTold(a.user, Clock::now())) return true;
 
   grpc::ClientContext settings_context;
   SetDeadline(settings_context, options_.read_timeout);

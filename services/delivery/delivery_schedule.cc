@@ -27,8 +27,9 @@ else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1
 )lua";
 
-// KEYS: the user's record. Returns the trigger fields ("t:<reason>"), removed.
-constexpr const char* kTakeTriggers = R"lua(
+// KEYS: the user's record. Removes the trigger fields ("t:<reason>") and returns them, then
+// what remains of the record (HGETALL).
+constexpr const char* kTake = R"lua(
 local taken = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
@@ -37,7 +38,7 @@ for i = 1, #all, 2 do
     redis.call('HDEL', KEYS[1], all[i])
   end
 end
-return taken
+return {taken, redis.call('HGETALL', KEYS[1])}
 )lua";
 
 int64_t Ms(Clock::time_point t) {
@@ -60,6 +61,34 @@ std::optional<v1::TriggerReason> ReasonOfField(const std::string& field) {
 }  // namespace
 
 std::string DeliveryRecordKey(const std::string& aor) { return "dims:delivery:{" + aor + "}"; }
+
+namespace {
+
+// The fields of a user's record (HGETALL) into `record`; returns the holder field, if any.
+std::optional<v1::DeliveryLock> ReadFields(const redisReply* fields,
+                                           DeliverySchedule::Record& record) {
+  std::optional<v1::DeliveryLock> holder;
+  for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
+    std::string name = Text(fields->element[i]);
+    std::string value = Text(fields->element[i + 1]);
+    if (auto reason = ReasonOfField(name)) {
+      record.pending.push_back(*reason);
+    } else if (name == "state") {
+      v1::DeliveryState state;
+      if (state.ParseFromString(value)) record.state = state;
+    } else if (name == "holder") {
+      v1::DeliveryLock lock;
+      if (lock.ParseFromString(value)) holder = lock;
+    } else if (name == "failures") {
+      record.consecutive_failures = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
+    } else if (name == "message_notified") {
+      record.message_notified_version = std::strtoull(value.c_str(), nullptr, 10);
+    }
+  }
+  return holder;
+}
+
+}  // namespace
 
 DeliverySchedule::DeliverySchedule(RedisPool& redis, Options options)
     : redis_(redis), options_(options) {}
@@ -103,15 +132,18 @@ void DeliverySchedule::Finish(const Claim& claim, std::optional<Clock::time_poin
   ThrowOnError(reply, "finishing " + claim.aor);
 }
 
-std::vector<v1::TriggerReason> DeliverySchedule::TakeTriggers(const std::string& aor) {
-  auto reply = redis_.Command({"EVAL", kTakeTriggers, "1", DeliveryRecordKey(aor)});
-  ThrowOnError(reply, "taking the triggers of " + aor);
-  std::vector<v1::TriggerReason> reasons;
-  if (reply->type != REDIS_REPLY_ARRAY) return reasons;
-  for (size_t i = 0; i < reply->elements; ++i) {
-    if (auto reason = ReasonOfField(Text(reply->element[i]))) reasons.push_back(*reason);
+DeliverySchedule::Record DeliverySchedule::Take(const std::string& aor) {
+  auto reply = redis_.Command({"EVAL", kTake, "1", DeliveryRecordKey(aor)});
+  ThrowOnError(reply, "taking the record of " + aor);
+  Record record;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return record;
+  ReadFields(reply->element[1], record);
+  record.pending.clear();
+  const redisReply* taken = reply->element[0];
+  for (size_t i = 0; taken->type == REDIS_REPLY_ARRAY && i < taken->elements; ++i) {
+    if (auto reason = ReasonOfField(Text(taken->element[i]))) record.pending.push_back(*reason);
   }
-  return reasons;
+  return record;
 }
 
 DeliverySchedule::Record DeliverySchedule::Read(const std::string& aor, const UserLeases& leases) {
@@ -120,25 +152,7 @@ DeliverySchedule::Record DeliverySchedule::Read(const std::string& aor, const Us
                                   {"GET", leases.LeaseKey(aor)}});
   for (const auto& r : replies) ThrowOnError(r, "reading the delivery record of " + aor);
   Record record;
-  const redisReply* fields = replies[0].get();
-  std::optional<v1::DeliveryLock> holder;
-  for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
-    std::string name = Text(fields->element[i]);
-    std::string value = Text(fields->element[i + 1]);
-    if (auto reason = ReasonOfField(name)) {
-      record.pending.push_back(*reason);
-    } else if (name == "state") {
-      v1::DeliveryState state;
-      if (state.ParseFromString(value)) record.state = state;
-    } else if (name == "holder") {
-      v1::DeliveryLock lock;
-      if (lock.ParseFromString(value)) holder = lock;
-    } else if (name == "failures") {
-      record.consecutive_failures = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
-    } else if (name == "message_notified") {
-      record.message_notified_version = std::strtoull(value.c_str(), nullptr, 10);
-    }
-  }
+  std::optional<v1::DeliveryLock> holder = ReadFields(replies[0].get(), record);
   if (replies[1]->type == REDIS_REPLY_STRING) {
     record.due_ms = static_cast<int64_t>(std::strtod(Text(replies[1].get()).c_str(), nullptr));
   }

@@ -61,9 +61,6 @@ class DeliverySchedule {
   // user is due then, or earlier if a trigger came meanwhile. Throws RedisError.
   void Finish(const Claim& claim, std::optional<Clock::time_point> again);
 
-  // Takes the triggers recorded for a user since its last evaluation began. Throws RedisError.
-  std::vector<dims::v1::TriggerReason> TakeTriggers(const std::string& aor);
-
   // What delivery remembers about a user.
   struct Record {
     std::optional<dims::v1::DeliveryState> state;
@@ -74,6 +71,9 @@ class DeliverySchedule {
     std::optional<dims::v1::DeliveryLock> lock;  // while a replica works for the user
   };
   Record Read(const std::string& aor, const UserLeases& leases);
+  // At the start of an evaluation: the user's record, with the triggers recorded since the last
+  // evaluation began taken out of it (in `pending`). Throws RedisError.
+  Record Take(const std::string& aor);
 
   // The lease holder records who it is (for GetDeliveryState), then the outcome of its work;
   // a holder whose lease ran out writes nothing (false).

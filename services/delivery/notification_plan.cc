@@ -11,7 +11,19 @@ std::string Count(size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+std::optional<dims::v1::Binding> ReachableImClient(const UserView& user,
+                                                   std::chrono::system_clock::time_point now) {
+  for (const auto& binding : ImClientBindings(user.registration, now)) {
+    if (!binding.edge_address().empty()) return binding;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now) {
+  return !user.subscriptions.empty() || ReachableImClient(user, now).has_value();
+}
 
 NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clock::time_point now,
                                    MessageNotification by_message) {
@@ -25,6 +37,8 @@ NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clo
   if (!wants_message) {
     why_no_message =
         by_message == MessageNotification::kNever ? "notification MESSAGE disabled" : "";
+  } else if (auto client = ReachableImClient(user, now); !client) {
+    why_no_message = "no registered IM client";
   } else if (user.settings.offline_delivery_active()) {
     // The messages themselves are to be pushed (seed 002), not announced.
     why_no_message = "offline delivery active";
@@ -33,13 +47,7 @@ NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clo
   } else if (user.summary.version() <= user.message_notified_version) {
     why_no_message = "already told";
   } else {
-    for (const auto& binding : ImClientBindings(user.registration, now)) {
-      if (!binding.edge_address().empty()) {
-        plan.message_to = binding;
-        break;
-      }
-    }
-    if (!plan.message_to) why_no_message = "no registered IM client";
+    plan.message_to = client;
   }
 
   if (plan.message_to) {

@@ -40,6 +40,10 @@ struct NotificationPlan {
   std::optional<dims::v1::Binding> message_to;
 };
 
+// Whether the user can be told anything at all: a live subscription, or an IM client that a
+// notification MESSAGE can reach. When not, the settings and the store need not be read.
+bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now);
+
 NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clock::time_point now,
                                    MessageNotification by_message);
 

@@ -121,5 +121,23 @@ TEST_F(NotificationPlanTest, TheDeploymentChoosesWhoGetsANotificationMessage) {
   EXPECT_EQ(plan.reason, "1 new message, notification MESSAGE and 1 subscription");
 }
 
+TEST_F(NotificationPlanTest, OnlyAUserWithASubscriptionOrAReachableImClientCanBeTold) {
+  EXPECT_FALSE(CanBeTold(user_, now_));
+  AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_THIRD_PARTY);
+  EXPECT_FALSE(CanBeTold(user_, now_));
+  auto* client = AddBinding("sip:alice@192.0.2.2:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  client->clear_edge_address();  // no edge recorded that could reach it
+  EXPECT_FALSE(CanBeTold(user_, now_));
+  client->set_edge_address("127.0.0.1:7001");
+  EXPECT_TRUE(CanBeTold(user_, now_));
+  user_.registration.clear_bindings();
+  AddSubscription("s1");
+  EXPECT_TRUE(CanBeTold(user_, now_));
+  // Someone who cannot be told is told why, without the store being read.
+  user_.subscriptions.clear();
+  EXPECT_EQ(PlanNotifications(user_, now_, MessageNotification::kUnsubscribed).reason,
+            "no subscription; no registered IM client");
+}
+
 }  // namespace
 }  // namespace dims::delivery

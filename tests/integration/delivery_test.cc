@@ -293,7 +293,7 @@ TEST_F(DeliveryTest, TheDeliveryApiChecksItsArgumentsAndReportsAnUnknownUserIdle
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(triggered.coalesced());
 
-  // Without delay it runs now: erin has nothing stored and no client, so nothing is done.
+  // Without delay it runs now: erin has no client to tell, so nothing is done.
   trigger.clear_delay();
   status = CallWithDeadline(*delivery_, &dims::v1::Delivery::Stub::Trigger, trigger, &triggered,
                             &detail, nullptr, 5s);
@@ -303,7 +303,7 @@ TEST_F(DeliveryTest, TheDeliveryApiChecksItsArgumentsAndReportsAnUnknownUserIdle
   auto state = State("sip:erin@dims.test");
   EXPECT_EQ(state.phase(), dims::v1::DELIVERY_PHASE_IDLE) << state.ShortDebugString();
   EXPECT_EQ(state.last_attempt().outcome(), dims::v1::ATTEMPT_OUTCOME_SKIPPED);
-  EXPECT_EQ(state.decision_reason(), "no subscription; nothing new");
+  EXPECT_EQ(state.decision_reason(), "no subscription; no registered IM client");
 }
 
 }  // namespace
