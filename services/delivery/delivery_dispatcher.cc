@@ -1,18 +1,22 @@
 #include "delivery_dispatcher.h"
 
 #include "log.h"
+#include "user_contacts.h"
 
 namespace dims::delivery {
 
-DeliveryDispatcher::DeliveryDispatcher(DeliverySchedule& schedule, DeliveryRunner& runner,
-                                       MetricsRegistry& metrics, int max_in_flight)
-    : schedule_(schedule),
+DeliveryDispatcher::DeliveryDispatcher(RedisPool& redis, DeliverySchedule& schedule,
+                                       DeliveryRunner& runner, MetricsRegistry& metrics,
+                                       int max_in_flight)
+    : redis_(redis),
+      schedule_(schedule),
       runner_(runner),
       max_in_flight_(max_in_flight),
       events_(metrics.CounterFamily(
           "events_total",
           "Bus events taken, by type and result (scheduled: the user is to be evaluated; "
-          "ignored: nothing for delivery).")),
+          "unreachable: the user has no subscription and no client to tell; ignored: nothing "
+          "for delivery).")),
       scheduled_users_(
           metrics.GaugeFamily("scheduled_users", "Users in the shared schedule, due now or later.")
               .Add({})),
@@ -32,23 +36,39 @@ void DeliveryDispatcher::Stop() {
 
 bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
   std::vector<Trigger> triggers;
+  std::vector<std::string> types;
   for (const auto& event : events) {
-    auto trigger = TriggerFor(event);
     const auto* payload = dims::v1::BusEvent::descriptor()->FindFieldByNumber(event.payload_case());
-    events_
-        .Add({{"type", payload ? payload->name() : "unknown"},
-              {"result", trigger ? "scheduled" : "ignored"}})
-        .Increment();
-    if (trigger) triggers.push_back(*trigger);
+    std::string type = payload ? payload->name() : "unknown";
+    if (auto trigger = TriggerFor(event)) {
+      triggers.push_back(*trigger);
+      types.push_back(type);
+    } else {
+      events_.Add({{"type", type}, {"result", "ignored"}}).Increment();
+    }
   }
   if (triggers.empty()) return true;
+  std::vector<Trigger> due;
   try {
-    schedule_.Schedule(triggers, Clock::now());
+    // Most events are about users who are away: no subscription, no client to reach. Nothing
+    // can be done for them, and they are dropped here, one round trip for the whole batch. A
+    // subscription or registration that comes later brings its own NOTIFY or event.
+    std::vector<std::string> aors;
+    for (const auto& t : triggers) aors.push_back(t.aor);
+    auto contacts = ReadContacts(redis_, aors);
+    auto now = Clock::now();
+    for (size_t i = 0; i < triggers.size(); ++i) {
+      bool reachable = CanBeTold(contacts[i], now);
+      events_.Add({{"type", types[i]}, {"result", reachable ? "scheduled" : "unreachable"}})
+          .Increment();
+      if (reachable) due.push_back(triggers[i]);
+    }
+    if (!due.empty()) schedule_.Schedule(due, now);
   } catch (const RedisError& e) {
     log::Warn("triggers not recorded; the events stay pending", {{"error", e.what()}});
     return false;
   }
-  Wake();
+  if (!due.empty()) Wake();
   return true;
 }
 

@@ -22,11 +22,12 @@ namespace dims::delivery {
 
 class DeliveryDispatcher {
  public:
-  DeliveryDispatcher(DeliverySchedule& schedule, DeliveryRunner& runner, MetricsRegistry& metrics,
-                     int max_in_flight);
+  DeliveryDispatcher(RedisPool& redis, DeliverySchedule& schedule, DeliveryRunner& runner,
+                     MetricsRegistry& metrics, int max_in_flight);
   ~DeliveryDispatcher();
 
-  // Records the triggers a batch of bus events calls for; true once they are in the schedule.
+  // Records the triggers a batch of bus events calls for, for the users who can be told
+  // anything; true once they are in the schedule.
   bool Accept(const std::vector<dims::v1::BusEvent>& events);
   // Something is due now: claim without waiting for the next poll.
   void Wake() { task_->Wake(); }
@@ -36,6 +37,7 @@ class DeliveryDispatcher {
  private:
   void ClaimAndRun();
 
+  RedisPool& redis_;
   DeliverySchedule& schedule_;
   DeliveryRunner& runner_;
   int max_in_flight_;

@@ -1,14 +1,12 @@
 #include "delivery_runner.h"
 
-#include <hiredis/hiredis.h>
-
 #include <atomic>
 #include <cstdio>
 
 #include "bus_event.h"
 #include "log.h"
 #include "message_summary.h"
-#include "redis_record.h"
+#include "user_contacts.h"
 #include "user_records.h"
 
 namespace dims::delivery {
@@ -194,15 +192,7 @@ bool DeliveryRunner::ReadUser(Attempt& a) {
   const std::string& aor = a.claim.aor;
   // Subscriptions before the summary: a subscription recorded after this read reads its own
   // summary later, so no store change falls between the two (docs/notifications.md).
-  auto records = redis_.Command({"HVALS", SubscriptionsKey(aor)});
-  std::vector<std::string> values;
-  for (size_t i = 0; records->type == REDIS_REPLY_ARRAY && i < records->elements; ++i) {
-    values.emplace_back(records->element[i]->str, records->element[i]->len);
-  }
-  a.user.subscriptions = LiveSubscriptions(values, Clock::now());
-  if (auto raw = RedisRecord(redis_).Get(RegistrationKey(aor))) {
-    a.user.registration.ParseFromString(*raw);
-  }
+  a.user = ReadContacts(redis_, {aor}).front();
   // Most stored messages are for users who are away: nothing can reach them, and their settings
   // and store need not be read.
   if (!CanBeTold(a.user, Clock::now())) return true;

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
                                               : dims::delivery::MessageNotification::kUnsubscribed,
        .summary_entries = static_cast<int>(config.GetInt("notify-summary-entries")),
        .message_entries = static_cast<int>(config.GetInt("notification-message-entries"))});
-  dims::delivery::DeliveryDispatcher dispatcher(schedule, runner, host->metrics(), concurrent);
+  dims::delivery::DeliveryDispatcher dispatcher(*redis, schedule, runner, host->metrics(),
+                                                concurrent);
   dims::delivery::EventConsumer events(
       *redis,
       {.stream = config.Get("event-stream"),

@@ -277,6 +277,19 @@ TEST_F(DeliveryTest, TheDeliveryApiChecksItsArgumentsAndReportsAnUnknownUserIdle
   EXPECT_EQ(idle.phase(), dims::v1::DELIVERY_PHASE_IDLE);
   EXPECT_FALSE(idle.has_last_attempt());
 
+  // A message for someone who is away and subscribed to nothing: nothing can be done, and the
+  // event is dropped as it comes in, without an evaluation.
+  SofiaAgent bob(AgentOptions());
+  ASSERT_EQ(SendMessage(bob, "frank", "while away"), 202);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return DeliveryCount("dims_delivery_events_total",
+                             {{"type", "message_stored"}, {"result", "unreachable"}}) == 1;
+      },
+      10s))
+      << Logs();
+  EXPECT_FALSE(State("sip:frank@dims.test").has_last_attempt());
+
   // A delayed trigger waits, scheduled, with its time; a second one joins it.
   trigger.set_reason(dims::v1::TRIGGER_REASON_OPERATOR);
   trigger.mutable_delay()->set_seconds(600);
