@@ -93,8 +93,9 @@ grpc::ServerUnaryReactor* EdgeControlService::Notify(
   }
   auto call = std::make_shared<PendingCall>(context, reactor);
   stack_.Post([this, call, response, id = request->subscription_id(), aor = *aor,
-               summary = std::move(summary), terminate = std::move(terminate)] {
-    subscriptions_.Notify(id, aor, summary, terminate,
+               summary = std::move(summary), terminate = std::move(terminate),
+               only_if_newer = request->only_if_newer()] {
+    subscriptions_.Notify(id, aor, summary, terminate, only_if_newer,
                           [call, response](const SummarySubscriptions::NotifyResult& result) {
                             if (!result.status.ok()) {
                               call->Finish(Fail(call->context(), result.status.error_code(),

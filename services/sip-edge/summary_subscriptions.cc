@@ -26,6 +26,11 @@ bool AcceptsSummary(const std::vector<std::string>& accept) {
   return false;
 }
 
+// A summary against the newest version sent or waiting on its subscription.
+bool IsStale(uint64_t version, bool only_if_newer, uint64_t newest) {
+  return version < newest || (only_if_newer && version == newest);
+}
+
 }  // namespace
 
 SubscribeVerdict CheckSummarySubscribe(const IncomingSubscribe& in,
@@ -71,25 +76,36 @@ SubscribeVerdict CheckSummarySubscribe(const IncomingSubscribe& in,
   return v;
 }
 
-// One accepted subscription, on the SIP loop thread.
+// One subscription, on the SIP loop thread: pending (no dialog yet) from the checks of its
+// SUBSCRIBE until it is answered, then accepted.
 struct SummarySubscriptions::Subscription {
   std::string id;
   std::string aor;
-  uint64_t dialog = 0;
+  uint64_t dialog = 0;  // 0 while pending
   dims::v1::Subscription record;
   uint64_t last_sent_version = 0;
   bool sending = false;
-  // The next NOTIFY, waiting for the one in flight; a newer summary replaces it.
+  // The next NOTIFY, waiting for the one in flight (or, while pending, for the immediate
+  // NOTIFY); a newer summary replaces it.
   struct Queued {
     NotifyContent content;
     uint64_t version = 0;
+    bool only_if_newer = false;
     bool terminate = false;
     NotifyDone done;
   };
   std::optional<Queued> queued;
+
+  bool pending() const { return dialog == 0; }
+  NotifyResult Skipped() const {
+    NotifyResult stale;
+    stale.stale_skipped = true;
+    stale.last_sent_version = last_sent_version;
+    return stale;
+  }
 };
 
-// An initial SUBSCRIBE while its store summary is read and its record written.
+// An initial SUBSCRIBE while its record is written and its store summary read.
 struct SummarySubscriptions::Request {
   IncomingSubscribe in;
   SubscribeVerdict verdict;
@@ -130,6 +146,45 @@ void SummarySubscriptions::Handle(const IncomingSubscribe& in) {
     return;
   }
   request->id = id_prefix_ + "-" + std::to_string(next_id_++);
+  if (request->verdict.expires == 0) {  // a one-time fetch: nothing recorded, nothing pending
+    ReadSummary(request);
+    return;
+  }
+  // Pending from now on: delivery may find the record and call Notify before the SUBSCRIBE is
+  // answered, and must not be told that the subscription does not exist.
+  auto subscription = std::make_unique<Subscription>();
+  subscription->id = request->id;
+  subscription->aor = request->verdict.aor;
+  by_id_[request->id] = std::move(subscription);
+  // The record before the summary: a store change that delivery handled without seeing the
+  // record happened before the summary was read, so the immediate NOTIFY shows it.
+  bool posted = workers_.Post([this, request] {
+    dims::v1::Subscription record;
+    record.mutable_aor()->set_uri(request->verdict.aor);
+    record.set_subscription_id(request->id);
+    record.set_event_package(kMessageSummaryEvent);
+    ToTimestamp(std::chrono::system_clock::now() + std::chrono::seconds(request->verdict.expires),
+                record.mutable_expires_at());
+    record.set_contact_uri(request->in.contact);
+    record.set_edge_instance_id(config_.edge_instance_id);
+    record.set_edge_address(config_.edge_address);
+    try {
+      WriteRecord(record);
+      request->record = record;
+      request->recorded = true;
+    } catch (const RedisError& e) {
+      log::Warn("subscription not recorded", {{"aor", request->verdict.aor}, {"error", e.what()}});
+    }
+    if (request->recorded) {
+      ReadSummary(request);
+    } else {
+      stack_.Post([this, request] { Accept(request); });
+    }
+  });
+  if (!posted) Accept(request);  // not recorded: refused
+}
+
+void SummarySubscriptions::ReadSummary(const std::shared_ptr<Request>& request) {
   auto& r = request->summary_request;
   r.mutable_recipient()->set_uri(request->verdict.aor);
   r.set_max_entries(config_.summary_entries);
@@ -139,52 +194,32 @@ void SummarySubscriptions::Handle(const IncomingSubscribe& in) {
     std::lock_guard lock(mu_);
     ++calls_in_flight_;
   }
-  storage_->async()->GetSummary(
-      &request->context, &request->summary_request, &request->summary_response,
-      [this, request](grpc::Status status) {
-        request->status = std::move(status);
-        // The record goes to Redis before the 200: delivery must find every live
-        // subscription. A one-time fetch (Expires: 0) is not recorded.
-        bool queued =
-            request->status.ok() && request->verdict.expires > 0 && workers_.Post([this, request] {
-              dims::v1::Subscription record;
-              record.mutable_aor()->set_uri(request->verdict.aor);
-              record.set_subscription_id(request->id);
-              record.set_event_package(kMessageSummaryEvent);
-              ToTimestamp(
-                  std::chrono::system_clock::now() + std::chrono::seconds(request->verdict.expires),
-                  record.mutable_expires_at());
-              record.set_contact_uri(request->in.contact);
-              record.set_edge_instance_id(config_.edge_instance_id);
-              record.set_edge_address(config_.edge_address);
-              try {
-                WriteRecord(record);
-                request->record = record;
-                request->recorded = true;
-              } catch (const RedisError& e) {
-                log::Warn("subscription not recorded",
-                          {{"aor", request->verdict.aor}, {"error", e.what()}});
-              }
-              stack_.Post([this, request] { Accept(request); });
-            });
-        if (!queued) stack_.Post([this, request] { Accept(request); });
-        std::lock_guard lock(mu_);
-        --calls_in_flight_;
-        idle_.notify_all();
-      });
+  storage_->async()->GetSummary(&request->context, &request->summary_request,
+                                &request->summary_response, [this, request](grpc::Status status) {
+                                  request->status = std::move(status);
+                                  stack_.Post([this, request] { Accept(request); });
+                                  std::lock_guard lock(mu_);
+                                  --calls_in_flight_;
+                                  idle_.notify_all();
+                                });
 }
 
 void SummarySubscriptions::Accept(const std::shared_ptr<Request>& request) {
   const auto& in = request->in;
+  bool fetch = request->verdict.expires == 0;
+  std::optional<SipAnswer> refusal;
   if (!request->status.ok()) {
     log::Info("SUBSCRIBE refused: summary not read",
               {{"aor", request->verdict.aor}, {"grpc", request->status.error_message()}});
-    stack_.Respond(in.id, ServiceUnavailable("Service Unavailable (deferred store unavailable)"));
-    return;
+    refusal = ServiceUnavailable("Service Unavailable (deferred store unavailable)");
+  } else if (!fetch && !request->recorded) {
+    refusal = ServiceUnavailable("Service Unavailable (subscription not recorded)");
   }
-  bool fetch = request->verdict.expires == 0;
-  if (!fetch && !request->recorded) {
-    stack_.Respond(in.id, ServiceUnavailable("Service Unavailable (subscription not recorded)"));
+  if (refusal) {
+    stack_.Respond(in.id, *refusal);
+    // The pending subscription goes, with its record if written; a Notify waiting on it hears
+    // NOT_FOUND, as it would have without the pending state.
+    if (!fetch) Forget(request->id);
     return;
   }
   const auto& summary = request->summary_response.summary();
@@ -192,26 +227,29 @@ void SummarySubscriptions::Accept(const std::shared_ptr<Request>& request) {
                       RenderMessageSummary(summary), fetch, fetch ? "timeout" : ""};
   std::string aor = request->verdict.aor;
   uint64_t version = summary.version();
-  uint64_t dialog = stack_.AcceptSubscription(in.id, request->verdict.expires, first,
-                                              [this, aor, version](const SentAnswer& answer) {
-                                                if (answer.status >= 200 && answer.status < 300)
-                                                  MarkNotified(aor, version);
-                                              });
-  if (dialog == 0) {  // the SUBSCRIBE was answered meanwhile (guard timer): undo the record
-    if (!fetch) workers_.Post([this, aor, id = request->id] { EraseRecord(aor, id); });
+  if (fetch) {
+    stack_.AcceptSubscription(in.id, 0, first, [this, aor, version](const SentAnswer& answer) {
+      if (answer.status >= 200 && answer.status < 300) MarkNotified(aor, version);
+    });
     return;
   }
-  if (fetch) return;
-  auto subscription = std::make_unique<Subscription>();
-  subscription->id = request->id;
-  subscription->aor = aor;
-  subscription->dialog = dialog;
-  subscription->record = request->record;
-  subscription->last_sent_version = version;
-  id_of_dialog_[dialog] = request->id;
-  by_id_[request->id] = std::move(subscription);
+  // Only Accept removes a pending subscription, so it is still there.
+  Subscription& s = *by_id_.at(request->id);
+  uint64_t dialog = stack_.AcceptSubscription(in.id, request->verdict.expires, first,
+                                              AfterNotify(s.id, aor, version, false, nullptr));
+  if (dialog == 0) {  // the SUBSCRIBE was answered meanwhile (guard timer)
+    Forget(request->id);
+    return;
+  }
+  // A Notify queued while pending follows once the immediate NOTIFY is answered, unless it is
+  // stale against this version (SendNext).
+  s.dialog = dialog;
+  s.record = request->record;
+  s.last_sent_version = version;
+  s.sending = true;
+  id_of_dialog_[dialog] = s.id;
   log::Info("message-summary subscription accepted",
-            {{"aor", aor}, {"subscription", request->id}, {"expires", request->verdict.expires}});
+            {{"aor", aor}, {"subscription", s.id}, {"expires", request->verdict.expires}});
 }
 
 void SummarySubscriptions::OnChange(const SubscriptionChange& change) {
@@ -238,7 +276,8 @@ void SummarySubscriptions::OnChange(const SubscriptionChange& change) {
 
 void SummarySubscriptions::Notify(const std::string& subscription_id, const std::string& aor,
                                   std::optional<dims::v1::StoreSummary> summary,
-                                  std::optional<std::string> terminate_reason, NotifyDone done) {
+                                  std::optional<std::string> terminate_reason, bool only_if_newer,
+                                  NotifyDone done) {
   auto it = by_id_.find(subscription_id);
   if (it == by_id_.end()) {
     NotifyResult gone;
@@ -265,12 +304,10 @@ void SummarySubscriptions::Notify(const std::string& subscription_id, const std:
                     summary ? RenderMessageSummary(*summary) : "", true, *terminate_reason};
   } else {
     next.version = summary->version();
+    next.only_if_newer = only_if_newer;
     uint64_t newest = std::max(s.last_sent_version, s.queued ? s.queued->version : 0);
-    if (next.version < newest) {
-      NotifyResult stale;
-      stale.stale_skipped = true;
-      stale.last_sent_version = s.last_sent_version;
-      next.done(stale);
+    if (IsStale(next.version, only_if_newer, newest)) {
+      next.done(s.Skipped());
       return;
     }
     next.content = {kMessageSummaryEvent, kMessageSummaryContentType,
@@ -278,67 +315,76 @@ void SummarySubscriptions::Notify(const std::string& subscription_id, const std:
   }
   if (s.queued && !s.queued->terminate) {
     // Superseded before it went out: the newer state is what the user will see.
-    NotifyResult superseded;
-    superseded.stale_skipped = true;
-    superseded.last_sent_version = s.last_sent_version;
-    s.queued->done(superseded);
+    s.queued->done(s.Skipped());
   }
   if (!s.queued || !s.queued->terminate) s.queued = std::move(next);
-  if (!s.sending) SendNext(s);
+  if (!s.pending() && !s.sending) SendNext(s);
 }
 
 void SummarySubscriptions::SendNext(Subscription& s) {
   if (!s.queued) return;
   Subscription::Queued next = std::move(*s.queued);
   s.queued.reset();
+  // Checked again when its turn comes: the NOTIFY it waited for (the immediate one, for a
+  // summary that came while the subscription was pending) may have been at least as new.
+  if (!next.terminate && IsStale(next.version, next.only_if_newer, s.last_sent_version)) {
+    next.done(s.Skipped());
+    return;
+  }
   s.sending = true;
-  std::string id = s.id;
   stack_.Notify(s.dialog, next.content,
-                [this, id, version = next.version, terminate = next.terminate,
-                 done = std::move(next.done)](const SentAnswer& answer) {
-                  NotifyResult result;
-                  result.sip = SipOutcomeOf(answer);
-                  auto it = by_id_.find(id);
-                  grpc::StatusCode code = StatusForSipAnswer(answer.status);
-                  bool ok = code == grpc::StatusCode::OK;
-                  if (it != by_id_.end()) {
-                    Subscription& current = *it->second;
-                    current.sending = false;
-                    if (ok && !terminate) {
-                      current.last_sent_version = std::max(current.last_sent_version, version);
-                      MarkNotified(current.aor, version);
-                    }
-                    result.last_sent_version = current.last_sent_version;
-                  }
-                  if (!ok) {
-                    result.status =
-                        grpc::Status(code, "the NOTIFY got " + std::to_string(answer.status) + " " +
-                                               answer.phrase);
-                    *result.detail.mutable_sip() = result.sip;
-                  }
-                  done(result);
-                  if (terminate || answer.status == 481) {
-                    Forget(id);
-                  } else if (it != by_id_.end()) {
-                    SendNext(*it->second);
-                  }
-                });
+                AfterNotify(s.id, s.aor, next.version, next.terminate, std::move(next.done)));
+}
+
+SipStack::SentCallback SummarySubscriptions::AfterNotify(const std::string& id,
+                                                         const std::string& aor, uint64_t version,
+                                                         bool terminate, NotifyDone done) {
+  return [this, id, aor, version, terminate, done = std::move(done)](const SentAnswer& answer) {
+    NotifyResult result;
+    result.sip = SipOutcomeOf(answer);
+    grpc::StatusCode code = StatusForSipAnswer(answer.status);
+    bool ok = code == grpc::StatusCode::OK;
+    if (ok && !terminate) MarkNotified(aor, version);
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) {
+      Subscription& current = *it->second;
+      current.sending = false;
+      if (ok && !terminate) {
+        current.last_sent_version = std::max(current.last_sent_version, version);
+      }
+      result.last_sent_version = current.last_sent_version;
+    }
+    if (!ok) {
+      result.status = grpc::Status(
+          code, "the NOTIFY got " + std::to_string(answer.status) + " " + answer.phrase);
+      *result.detail.mutable_sip() = result.sip;
+    }
+    if (done) done(result);  // none for the immediate NOTIFY
+    if (terminate || answer.status == 481) {
+      Forget(id);
+    } else if (it != by_id_.end()) {
+      SendNext(*it->second);
+    }
+  };
 }
 
 void SummarySubscriptions::Forget(const std::string& id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return;
   std::string aor = it->second->aor;
+  bool accepted = !it->second->pending();
   if (it->second->queued) {
     NotifyResult gone;
     gone.status = grpc::Status(grpc::StatusCode::NOT_FOUND, "the subscription ended");
     gone.detail.set_reason("UNKNOWN_SUBSCRIPTION");
     it->second->queued->done(gone);
   }
-  id_of_dialog_.erase(it->second->dialog);
+  if (accepted) id_of_dialog_.erase(it->second->dialog);
   by_id_.erase(it);
   workers_.Post([this, aor, id] { EraseRecord(aor, id); });
-  log::Info("message-summary subscription ended", {{"aor", aor}, {"subscription", id}});
+  if (accepted) {
+    log::Info("message-summary subscription ended", {{"aor", aor}, {"subscription", id}});
+  }
 }
 
 void SummarySubscriptions::WriteRecord(const dims::v1::Subscription& record) {

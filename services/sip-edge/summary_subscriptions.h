@@ -1,9 +1,12 @@
 // message-summary subscriptions (RFC 3842, RFC 6665; seed 004 11.3.2.8, seed 002): a user
 // SUBSCRIBEs to what waits in their own deferred store; the edge records the subscription in
-// Redis (so that delivery knows whom to notify and through which edge instance), sends the
-// immediate NOTIFY from storage's summary, and later NOTIFYs on EdgeControl.Notify. NOTIFYs of
-// one subscription go out one at a time, in order; a summary older than the last one sent is
-// skipped.
+// Redis (so that delivery knows whom to notify and through which edge instance), then reads
+// storage's summary for the immediate NOTIFY, and later NOTIFYs on EdgeControl.Notify.
+// A subscription exists in memory from the moment its SUBSCRIBE passes the checks ("pending"
+// until it is answered), so that a Notify from delivery, which may see the record before the
+// SUBSCRIBE is answered, waits for the immediate NOTIFY instead of being refused.
+// NOTIFYs of one subscription go out one at a time, in order; a summary older than the last one
+// sent or waiting (with only_if_newer: not newer) is skipped.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -73,15 +76,21 @@ class SummarySubscriptions {
   };
   using NotifyDone = std::function<void(const NotifyResult&)>;
   // SIP loop thread: a NOTIFY with `summary`, or the final NOTIFY (`terminate_reason` set).
+  // `only_if_newer`: a summary whose version is not higher than the last one sent or waiting
+  // is skipped too, not only a lower one.
   void Notify(const std::string& subscription_id, const std::string& aor,
               std::optional<dims::v1::StoreSummary> summary,
-              std::optional<std::string> terminate_reason, NotifyDone done);
+              std::optional<std::string> terminate_reason, bool only_if_newer, NotifyDone done);
 
  private:
   struct Subscription;
   struct Request;
-  void Accept(const std::shared_ptr<Request>& request);    // SIP loop thread
-  void SendNext(Subscription& subscription);               // SIP loop thread
+  void ReadSummary(const std::shared_ptr<Request>& request);  // any thread
+  void Accept(const std::shared_ptr<Request>& request);       // SIP loop thread
+  void SendNext(Subscription& subscription);                  // SIP loop thread
+  // SIP loop thread: what follows the answer to a NOTIFY built from `version`.
+  SipStack::SentCallback AfterNotify(const std::string& id, const std::string& aor,
+                                     uint64_t version, bool terminate, NotifyDone done);
   void Forget(const std::string& id);                      // SIP loop thread
   void WriteRecord(const dims::v1::Subscription& record);  // worker thread
   void EraseRecord(const std::string& aor, const std::string& id);

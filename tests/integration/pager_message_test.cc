@@ -15,6 +15,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -194,6 +195,86 @@ class PagerMessageTest : public ::testing::Test {
 
   std::unique_ptr<dims::v1::EdgeControl::Stub> EdgeControl() {
     return dims::v1::EdgeControl::NewStub(NewChannel(stack_.endpoints("sip-edge").grpc_address()));
+  }
+
+  // The summary of `aor`'s store, as storage gives it to the edge.
+  dims::v1::StoreSummary Summary(const std::string& aor) {
+    dims::v1::StorageGetSummaryRequest request;
+    request.mutable_recipient()->set_uri(aor);
+    dims::v1::StorageGetSummaryResponse response;
+    grpc::Status status = CallWithDeadline(*storage_, &dims::v1::Storage::Stub::GetSummary, request,
+                                           &response, nullptr, nullptr, 5s);
+    EXPECT_TRUE(status.ok()) << Describe(status);
+    return response.summary();
+  }
+
+  // An EdgeControl.Notify on Alice's subscription `id`: a summary at `version` with `new_count`
+  // new pager messages (the NOTIFY body's "text-message: <new_count>/0").
+  static dims::v1::EdgeControlNotifyRequest AliceSummary(const std::string& id, uint64_t version,
+                                                         uint32_t new_count,
+                                                         bool only_if_newer = false) {
+    dims::v1::EdgeControlNotifyRequest notify;
+    notify.set_subscription_id(id);
+    notify.mutable_aor()->set_uri("sip:alice@dims.test");
+    notify.set_only_if_newer(only_if_newer);
+    auto* summary = notify.mutable_summary();
+    summary->mutable_aor()->set_uri("sip:alice@dims.test");
+    summary->set_version(version);
+    summary->set_new_count(new_count);
+    summary->mutable_pager()->set_new_count(new_count);
+    return notify;
+  }
+
+  struct NotifyCall {
+    grpc::Status status;
+    dims::v1::EdgeControlNotifyResponse response;
+    dims::v1::ErrorDetail detail;
+  };
+  static NotifyCall Notify(dims::v1::EdgeControl::Stub& edge,
+                           const dims::v1::EdgeControlNotifyRequest& request) {
+    NotifyCall call;
+    call.status = CallWithDeadline(edge, &dims::v1::EdgeControl::Stub::Notify, request,
+                                   &call.response, &call.detail, nullptr, 15s);
+    return call;
+  }
+
+  // The id of Alice's one subscription once the edge recorded it; empty, and a test failure,
+  // when it does not within 20 s.
+  std::string RecordedAliceSubscription() {
+    if (!WaitFor([&] { return Subscriptions("sip:alice@dims.test").size() == 1; }, 20s)) {
+      ADD_FAILURE() << "no subscription recorded for Alice\n" << EdgeLog();
+      return "";
+    }
+    return Subscriptions("sip:alice@dims.test")[0].subscription_id();
+  }
+
+  // Sends `request` on a subscription that is pending (recorded, SUBSCRIBE not answered yet) and
+  // leaves it waiting there. A second call at the same version with only_if_newer is skipped at
+  // once whichever of the two the edge took first (it is no newer than the waiting one, or the
+  // waiting one supersedes it), which shows that the first one waits at the edge; without a
+  // pending subscription it would be NOT_FOUND.
+  static std::future<NotifyCall> LeaveWaiting(dims::v1::EdgeControl::Stub& edge,
+                                              const dims::v1::EdgeControlNotifyRequest& request) {
+    auto waiting =
+        std::async(std::launch::async, [&edge, request] { return Notify(edge, request); });
+    auto probe = request;
+    probe.set_only_if_newer(true);
+    probe.mutable_summary()->set_new_count(7);  // "text-message: 7/0": sent, it fails sipp
+    probe.mutable_summary()->mutable_pager()->set_new_count(7);
+    auto skipped = Notify(edge, probe);
+    EXPECT_TRUE(skipped.status.ok()) << Describe(skipped.status);
+    EXPECT_TRUE(skipped.response.stale_skipped());
+    EXPECT_EQ(skipped.response.last_sent_version(), 0u);  // nothing sent yet
+    // Nothing goes out before the immediate NOTIFY, which waits for the summary.
+    EXPECT_EQ(waiting.wait_for(300ms), std::future_status::timeout);
+    return waiting;
+  }
+
+  // An EdgeControl stub on a channel already connected, so that its first call is quick.
+  std::unique_ptr<dims::v1::EdgeControl::Stub> ConnectedEdgeControl() {
+    auto channel = NewChannel(stack_.endpoints("sip-edge").grpc_address());
+    EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + 10s));
+    return dims::v1::EdgeControl::NewStub(channel);
   }
 
   DimsStack stack_;
@@ -448,6 +529,9 @@ TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsCh
   SofiaAgent bob(AgentOptions());
   ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
   ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
+  // The version the immediate NOTIFY is built from (MarkNotified leaves it as it is).
+  const uint64_t version = Summary("sip:alice@dims.test").version();
+  ASSERT_GE(version, 2u);
 
   auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
 
@@ -458,30 +542,38 @@ TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsCh
   EXPECT_EQ(subscription.event_package(), "message-summary");
   EXPECT_EQ(subscription.edge_address(), stack_.endpoints("sip-edge").grpc_address());
   EXPECT_GT(subscription.expires_at().seconds(), std::time(nullptr) + 500);
+  // The immediate NOTIFY got its 2xx once the two messages it listed count as old.
+  ASSERT_TRUE(WaitFor([&] { return Summary("sip:alice@dims.test").old_count() == 2; }, 20s))
+      << sipp.process->ReadLog() << EdgeLog();
 
-  // A change of the store: delivery would ask for this NOTIFY; here the test does.
   auto edge = EdgeControl();
   dims::v1::EdgeControlNotifyRequest notify;
   notify.set_subscription_id(subscription.subscription_id());
   notify.mutable_aor()->set_uri("sip:alice@dims.test");
   auto* summary = notify.mutable_summary();
   summary->mutable_aor()->set_uri("sip:alice@dims.test");
-  summary->set_version(100);
-  summary->set_new_count(3);
-  summary->mutable_pager()->set_new_count(3);
+  // An older summary than the last one sent is not sent (sent, its 9/0 would fail sipp's check
+  // of the next NOTIFY). Checked while sipp still waits for that NOTIFY: once it has it, sipp
+  // unsubscribes.
+  summary->set_version(version - 1);
+  summary->set_new_count(9);
+  summary->mutable_pager()->set_new_count(9);
   dims::v1::EdgeControlNotifyResponse response;
   dims::v1::ErrorDetail detail;
   grpc::Status status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::Notify, notify,
                                          &response, &detail, nullptr, 15s);
   ASSERT_TRUE(status.ok()) << Describe(status) << EdgeLog();
-  EXPECT_EQ(response.sip().status_code(), 200u);
-  EXPECT_EQ(response.last_sent_version(), 100u);
-  // An older summary than the last one sent is not sent.
-  summary->set_version(50);
+  EXPECT_TRUE(response.stale_skipped());
+  EXPECT_EQ(response.last_sent_version(), version);
+  // A change of the store: delivery would ask for this NOTIFY; here the test does.
+  summary->set_version(100);
+  summary->set_new_count(3);
+  summary->mutable_pager()->set_new_count(3);
   status = CallWithDeadline(*edge, &dims::v1::EdgeControl::Stub::Notify, notify, &response, &detail,
                             nullptr, 15s);
-  ASSERT_TRUE(status.ok()) << Describe(status);
-  EXPECT_TRUE(response.stale_skipped());
+  ASSERT_TRUE(status.ok()) << Describe(status) << EdgeLog();
+  EXPECT_EQ(response.sip().status_code(), 200u);
+  EXPECT_EQ(response.last_sent_version(), 100u);
 
   // sipp checked both NOTIFYs, unsubscribed and got the final NOTIFY.
   ExpectSippPassed(sipp);
@@ -491,6 +583,143 @@ TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsCh
                             nullptr, 15s);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(status);
   EXPECT_EQ(detail.reason(), "UNKNOWN_SUBSCRIPTION");
+}
+
+TEST_F(PagerMessageTest, OnlyIfNewerSkipsASummaryNoNewerThanTheImmediateNotify) {
+  Start();
+  SofiaAgent bob(AgentOptions());
+  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
+  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
+  // The version the immediate NOTIFY is built from (MarkNotified leaves it as it is).
+  const uint64_t version = Summary("sip:alice@dims.test").version();
+  ASSERT_GT(version, 0u);
+
+  auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
+  const std::string id = RecordedAliceSubscription();
+  ASSERT_FALSE(id.empty()) << sipp.process->ReadLog();
+  // The immediate NOTIFY got its 2xx once the two messages it listed count as old.
+  ASSERT_TRUE(WaitFor([&] { return Summary("sip:alice@dims.test").old_count() == 2; }, 20s))
+      << sipp.process->ReadLog() << EdgeLog();
+
+  auto edge = EdgeControl();
+  // At the version the subscriber was shown: skipped. Had it gone out, its "text-message: 9/0"
+  // would fail sipp's check of the next NOTIFY, which expects 3/0.
+  auto skipped = Notify(*edge, AliceSummary(id, version, 9, /*only_if_newer=*/true));
+  ASSERT_TRUE(skipped.status.ok()) << Describe(skipped.status) << EdgeLog();
+  EXPECT_TRUE(skipped.response.stale_skipped());
+  EXPECT_FALSE(skipped.response.has_sip());
+  EXPECT_EQ(skipped.response.last_sent_version(), version);
+  // Without the flag the same version is sent: a repeat is harmless.
+  auto sent = Notify(*edge, AliceSummary(id, version, 3));
+  ASSERT_TRUE(sent.status.ok()) << Describe(sent.status) << EdgeLog();
+  EXPECT_FALSE(sent.response.stale_skipped());
+  EXPECT_EQ(sent.response.sip().status_code(), 200u);
+  EXPECT_EQ(sent.response.last_sent_version(), version);
+
+  // sipp saw the immediate NOTIFY (2/0), then only the 3/0 one, and unsubscribed.
+  ExpectSippPassed(sipp);
+}
+
+// Stops a process (SIGSTOP) until Resume or the end of the scope: calls to it wait unanswered.
+class Paused {
+ public:
+  explicit Paused(Process& process) : process_(process) { process_.Signal(SIGSTOP); }
+  ~Paused() { Resume(); }
+  void Resume() {
+    if (paused_) process_.Signal(SIGCONT);
+    paused_ = false;
+  }
+
+ private:
+  Process& process_;
+  bool paused_ = true;
+};
+
+// The edge records a subscription, then reads the summary for the immediate NOTIFY: with storage
+// stopped, these tests hold the subscription pending (recorded, SUBSCRIBE unanswered) for up to
+// the edge's 3 s deadline on that read, and call Notify in that window, as delivery would once
+// it found the record.
+
+TEST_F(PagerMessageTest, ANotifyBeforeTheImmediateNotifyWaitsForItAndFollowsIt) {
+  Start();
+  SofiaAgent bob(AgentOptions());
+  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
+  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
+  auto edge = ConnectedEdgeControl();
+
+  Paused storage(stack_.process("storage"));
+  auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
+  const std::string id = RecordedAliceSubscription();
+  ASSERT_FALSE(id.empty()) << sipp.process->ReadLog();
+  auto waiting = LeaveWaiting(*edge, AliceSummary(id, 100, 3));
+
+  storage.Resume();
+  auto followed = waiting.get();
+  ASSERT_TRUE(followed.status.ok()) << Describe(followed.status) << EdgeLog();
+  EXPECT_FALSE(followed.response.stale_skipped());
+  EXPECT_EQ(followed.response.sip().status_code(), 200u);
+  EXPECT_EQ(followed.response.last_sent_version(), 100u);
+  // sipp saw the immediate NOTIFY (2/0) first, then the waiting one (3/0).
+  ExpectSippPassed(sipp);
+}
+
+TEST_F(PagerMessageTest, ANotifyBeforeTheImmediateNotifyIsSkippedWhenThatOneIsNewer) {
+  Start();
+  SofiaAgent bob(AgentOptions());
+  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
+  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
+  // The version the immediate NOTIFY will be built from.
+  const uint64_t version = Summary("sip:alice@dims.test").version();
+  ASSERT_GE(version, 2u);
+  auto edge = ConnectedEdgeControl();
+
+  Paused storage(stack_.process("storage"));
+  auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
+  const std::string id = RecordedAliceSubscription();
+  ASSERT_FALSE(id.empty()) << sipp.process->ReadLog();
+  // Built from an older version than the immediate NOTIFY will show. Had it gone out, its
+  // "text-message: 9/0" would fail sipp's check of the NOTIFY after the immediate one.
+  auto waiting = LeaveWaiting(*edge, AliceSummary(id, version - 1, 9));
+
+  storage.Resume();
+  auto outdated = waiting.get();
+  ASSERT_TRUE(outdated.status.ok()) << Describe(outdated.status) << EdgeLog();
+  EXPECT_TRUE(outdated.response.stale_skipped());
+  EXPECT_EQ(outdated.response.last_sent_version(), version);
+  auto sent = Notify(*edge, AliceSummary(id, 100, 3));
+  ASSERT_TRUE(sent.status.ok()) << Describe(sent.status) << EdgeLog();
+  EXPECT_EQ(sent.response.sip().status_code(), 200u);
+  // sipp saw the immediate NOTIFY (2/0), then the 3/0 one.
+  ExpectSippPassed(sipp);
+}
+
+TEST_F(PagerMessageTest, ANotifyWaitingOnASubscribeThatIsRefusedIsNotFoundAndTheRecordGoes) {
+  Start();
+  auto edge = ConnectedEdgeControl();
+  SofiaAgent alice(AgentOptions());
+
+  // With storage stopped for good, the summary read times out and the SUBSCRIBE is refused.
+  Paused storage(stack_.process("storage"));
+  auto subscribe = std::async(std::launch::async, [&] {
+    return alice.SendRequest({.method = "SUBSCRIBE",
+                              .request_uri = "sip:alice@dims.test",
+                              .from = "<sip:alice@dims.test>",
+                              .to = "<sip:alice@dims.test>",
+                              .contact = "<" + alice.ContactUri("alice", SipTransport::kUdp) + ">",
+                              .headers = {{"Event", "message-summary"}, {"Expires", "600"}}},
+                             20s);
+  });
+  const std::string id = RecordedAliceSubscription();
+  ASSERT_FALSE(id.empty());
+  auto waiting = LeaveWaiting(*edge, AliceSummary(id, 100, 3));
+
+  // The waiting call hears that there is no such subscription, and the record goes.
+  auto gone = waiting.get();
+  EXPECT_EQ(gone.status.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(gone.status);
+  EXPECT_EQ(gone.detail.reason(), "UNKNOWN_SUBSCRIPTION");
+  auto answer = subscribe.get();
+  EXPECT_EQ(answer.status, 503) << answer.raw;
+  EXPECT_TRUE(WaitFor([&] { return Subscriptions("sip:alice@dims.test").empty(); }, 10s));
 }
 
 TEST_F(PagerMessageTest, AMessageSummarySubscriptionToSomeoneElsesStoreIsRefused) {
