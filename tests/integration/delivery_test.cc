@@ -4,7 +4,6 @@
 // events; an IM client without a subscription is told by one notification MESSAGE; an event a
 // dead consumer took is handled by another; the Delivery API records triggers and reports state.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <atomic>
 #include <memory>
@@ -129,9 +128,7 @@ TEST_F(DeliveryTest, EveryStoreChangeReachesASubscriberAsOneNotifyWithTwoReplica
 
   // sipp saw exactly these three NOTIFYs after the immediate one, nothing during five quiet
   // seconds, and the final NOTIFY of its removal.
-  auto status = sipp.process->Wait(60s);
-  ASSERT_TRUE(status) << "sipp did not end";
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << sipp.Report() << Logs();
+  EXPECT_TRUE(sipp.Passed(60s)) << sipp.Report() << Logs();
   EXPECT_EQ(NotifiesSent(), 3);
   // Both replicas took events; the per-user lease let only one work for alice at a time.
   EXPECT_GE(DeliveryCount("dims_delivery_events_total", {{"result", "scheduled"}}), 3);
@@ -248,9 +245,7 @@ TEST_F(DeliveryTest, ASubscriptionNotRefreshedEndsWithAFinalNotifyAndLeavesRedis
   auto sipp = stack_.StartSipp("subscribe_expire", "u1", 1, 1, "gina");
   ASSERT_TRUE(WaitFor([&] { return !RedisHashValues(stack_.redis().port(), key).empty(); }, 20s))
       << sipp.Report();
-  auto status = sipp.process->Wait(60s);
-  ASSERT_TRUE(status) << "sipp did not end";
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << sipp.Report() << Logs();
+  EXPECT_TRUE(sipp.Passed(60s)) << sipp.Report() << Logs();
   EXPECT_TRUE(WaitFor([&] { return RedisHashValues(stack_.redis().port(), key).empty(); }, 10s));
 }
 

@@ -7,14 +7,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -147,39 +145,14 @@ class PagerMessageTest : public ::testing::Test {
 
   std::string EdgeLog() { return stack_.process("sip-edge").LogTail(60); }
 
-  // A sipp client of a scenario in tests/sip/ (`user` non-empty: its [field0]), running.
-  struct Sipp {
-    std::unique_ptr<Process> process;
-    std::filesystem::path errors;
-  };
-  Sipp StartSipp(const std::string& scenario, const std::string& transport, long calls, int limit,
-                 const std::string& user = "") {
-    std::string name = scenario + "-" + transport;
-    Sipp sipp{nullptr, stack_.dir().path() / (name + "-errors.log")};
-    auto args =
-        SippClientArgs(stack_.sip_port(), std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml",
-                       transport, calls, limit);
-    if (!user.empty()) {
-      auto users = stack_.dir().path() / ("users-" + user + ".csv");
-      std::ofstream(users) << "SEQUENTIAL\n" << user << ";\n";
-      args.insert(args.end(), {"-inf", users.string()});
-    }
-    args.insert(args.end(), {"-timeout", "60", "-timeout_error", "-trace_err", "-error_file",
-                             sipp.errors.string()});
-    sipp.process =
-        std::make_unique<Process>(Process::Options{.program = "/usr/bin/sipp",
-                                                   .args = std::move(args),
-                                                   .log = stack_.dir().path() / (name + ".log")});
-    return sipp;
+  DimsStack::Sipp StartSipp(const std::string& scenario, const std::string& transport, long calls,
+                            int limit, const std::string& user = "") {
+    return stack_.StartSipp(scenario, transport, calls, limit, user);
   }
 
-  // Waits for sipp to end; a test failure, with what sipp and the edge logged, unless every
-  // call passed.
-  void ExpectSippPassed(Sipp& sipp) {
-    auto status = sipp.process->Wait(90s);
-    ASSERT_TRUE(status) << "sipp did not end";
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << sipp.process->LogTail(30) << ReadFile(sipp.errors) << EdgeLog();
+  // A test failure, with what sipp and the edge logged, unless every call passed.
+  void ExpectSippPassed(DimsStack::Sipp& sipp) {
+    EXPECT_TRUE(sipp.Passed(90s)) << sipp.Report() << EdgeLog();
   }
 
   // The message-summary subscriptions the edge recorded for `aor` in Redis.

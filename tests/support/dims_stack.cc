@@ -1,6 +1,7 @@
 #include "dims_stack.h"
 
 #include <grpcpp/generic/generic_stub.h>
+#include <sys/wait.h>
 
 #include <csignal>
 #include <fstream>
@@ -151,6 +152,11 @@ DimsStack::Sipp DimsStack::StartSipp(const std::string& scenario, const std::str
   sipp.process = std::make_unique<Process>(Process::Options{
       .program = "/usr/bin/sipp", .args = std::move(args), .log = dir_.path() / (name + ".log")});
   return sipp;
+}
+
+bool DimsStack::Sipp::Passed(std::chrono::milliseconds timeout) const {
+  auto status = process->Wait(timeout);
+  return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
 
 std::string DimsStack::Sipp::Report() const { return process->LogTail(30) + ReadFile(errors); }

@@ -64,6 +64,8 @@ class DimsStack {
   struct Sipp {
     std::unique_ptr<Process> process;
     std::filesystem::path errors;
+    // Waits for sipp to end; true when every call passed.
+    bool Passed(std::chrono::milliseconds timeout) const;
     std::string Report() const;  // its log's tail and its errors, for failure messages
   };
   Sipp StartSipp(const std::string& scenario, const std::string& transport, long calls, int limit,
