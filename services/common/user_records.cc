@@ -32,7 +32,8 @@ std::vector<dims::v1::Subscription> LiveSubscriptions(const std::vector<std::str
   std::vector<dims::v1::Subscription> live;
   for (const auto& raw : records) {
     dims::v1::Subscription s;
-    if (s.ParseFromString(raw) && FromTimestamp(s.expires_at()) > now) live.push_back(s);
+    if (!s.ParseFromString(raw) || s.edge_address().empty()) continue;  // unusable
+    if (FromTimestamp(s.expires_at()) > now) live.push_back(s);
   }
   return live;
 }

@@ -24,8 +24,8 @@ std::string SubscriptionsKey(const std::string& aor);
 std::vector<dims::v1::Binding> ImClientBindings(const dims::v1::Registration& registration,
                                                 std::chrono::system_clock::time_point now);
 
-// The subscriptions of a user's hash (HGETALL values) that are still live; unreadable entries
-// are skipped.
+// The subscriptions of a user's hash (HVALS) that are still live; entries that cannot be read or
+// do not name the edge holding them are skipped.
 std::vector<dims::v1::Subscription> LiveSubscriptions(const std::vector<std::string>& records,
                                                       std::chrono::system_clock::time_point now);
 

@@ -109,8 +109,12 @@ void DeliveryRunner::Run(const DeliverySchedule::Claim& claim) {
     schedule_.Finish(claim,
                      attempt.lease_lost ? Clock::now() + options_.busy_retry : attempt.again);
   } catch (const std::exception& e) {
-    // Redis failed: the claim lapses by itself and the user comes due again.
     log::Warn("delivery evaluation interrupted", {{"aor", claim.aor}, {"error", e.what()}});
+    try {
+      schedule_.Finish(claim, Clock::now() + options_.first_retry);
+    } catch (const std::exception&) {
+      // Redis is away: the claim lapses by itself and the user comes due again.
+    }
   }
   if (!leased) return;
   try {
