@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
                        {"subscribe-max-expires-seconds", "3600",
                         "longest message-summary subscription granted (longer ones are lowered)",
                         validate::IntInRange(1, 86400)},
+                       {"push-session-expires-seconds", "1800",
+                        "session interval of a push INVITE (RFC 4028; DIMS refreshes)",
+                        validate::IntInRange(90, 86400)},
                        {"message-forward-timeout-ms", "3000",
                         "how long a MESSAGE forwarded to a registered client may wait for its "
                         "answer "
@@ -166,7 +169,10 @@ int main(int argc, char** argv) {
   auto delivery = host->ConnectPeer("delivery", "delivery");
 
   dims::edge::EdgeControlService edge_control(
-      sip, subscriptions, {.default_from = "<sip:dims@" + domains.front() + ">"});
+      sip, subscriptions,
+      {.default_from = "<sip:dims@" + domains.front() + ">",
+       .push_contact = "<sip:dims@" + sip_listen.ToString() + ">;+g.oma.sip-im;automata",
+       .push_session_expires = static_cast<int>(config.GetInt("push-session-expires-seconds"))});
   host->AddService(&edge_control, dims::v1::EdgeControl::service_full_name());
   host->OnDrain([&] { sip.Stop(); });
   host->OnStop([&] {

@@ -100,6 +100,18 @@ struct SipStack::Loop {
   std::map<nua_handle_t*, uint64_t> dialog_of;
   bool shutting_down = false;
 
+  // Push INVITEs the edge sent, and the dialogs they made, by handle.
+  struct Call {
+    InviteCallback done;  // until the final answer
+    su_timer_t* timer = nullptr;
+    InviteAnswer seen;  // Contact and Allow of the answers so far (seed 004)
+    uint64_t key = 0;   // once established
+    SentCallback bye_done;
+  };
+  std::map<nua_handle_t*, Call> calls;
+  std::map<uint64_t, nua_handle_t*> call_of;
+  uint64_t next_call = 1;
+
   // `with_tag`/`with_value`: the NUTAG_WITH_* naming the request being answered.
   // nua keeps the phrase pointer (unlike tag values, which it copies) until its own thread has
   // sent the answer: standard phrases are Sofia's static strings, others live in a ring far
@@ -441,6 +453,129 @@ struct SipStack::Loop {
     FinishSent(nh, std::move(answer));
   }
 
+  void Invite(const OutgoingInvite& m, InviteCallback done) {
+    if (shutting_down) {
+      done({.status = 503, .phrase = "Service Unavailable (edge stopping)", .local = true});
+      return;
+    }
+    nua_handle_t* nh = nua_handle(nua, nullptr, TAG_END());
+    std::string extra;
+    for (const auto& [name, value] : m.headers) extra += name + ": " + value + "\r\n";
+    nua_invite(nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_FROM_STR(m.from.c_str()),
+               SIPTAG_TO_STR(m.to.c_str()), SIPTAG_CONTACT_STR(m.contact.c_str()),
+               SIPTAG_ACCEPT_CONTACT_STR(m.accept_contact.c_str()),
+               // The methods of the push dialog (seed 004), not every method the edge serves.
+               SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, UPDATE"),
+               NUTAG_SESSION_TIMER(static_cast<unsigned>(m.session_expires)),
+               NUTAG_SESSION_REFRESHER(nua_local_refresher),
+               SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(m.sdp_offer.c_str()),
+               TAG_IF(!extra.empty(), SIPTAG_HEADER_STR(extra.c_str())), TAG_END());
+    Call& call = calls[nh];
+    call.done = std::move(done);
+    call.timer = su_timer_create(su_root_task(root), static_cast<su_duration_t>(m.timeout.count()));
+    su_timer_set(
+        call.timer,
+        [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t* arg) {
+          auto* loop = reinterpret_cast<Loop*>(magic);
+          auto* handle = reinterpret_cast<nua_handle_t*>(arg);
+          // The caller hears now; the INVITE is cancelled, and a 2xx that still comes is ended.
+          loop->FinishInvite(handle, {.status = 408, .phrase = "Request Timeout", .local = true});
+          nua_cancel(handle, TAG_END());
+        },
+        reinterpret_cast<su_timer_arg_t*>(nh));
+  }
+
+  void FinishInvite(nua_handle_t* nh, InviteAnswer answer) {
+    auto it = calls.find(nh);
+    if (it == calls.end() || !it->second.done) return;
+    Call& call = it->second;
+    su_timer_destroy(call.timer);
+    call.timer = nullptr;
+    auto done = std::move(call.done);
+    call.done = nullptr;
+    done(answer);
+  }
+
+  void OnInviteAnswer(nua_handle_t* nh, int status, char const* phrase, sip_t const* sip) {
+    auto it = calls.find(nh);
+    if (it == calls.end()) return;
+    Call& call = it->second;
+    if (sip && sip->sip_contact) {
+      char contact[2048];
+      if (sip_contact_e(contact, sizeof contact,
+                        reinterpret_cast<msg_header_t const*>(sip->sip_contact), 0) > 0) {
+        call.seen.remote_contact = contact;
+      }
+    }
+    if (sip && sip->sip_allow && sip->sip_allow->k_items) {
+      call.seen.allow.clear();
+      for (char const* const* m = sip->sip_allow->k_items; *m; ++m) call.seen.allow.push_back(*m);
+    }
+    if (status < 200) return;
+    bool established = status < 300;
+    if (!call.done) {  // the caller gave up: end what the late answer made
+      if (established) nua_bye(nh, TAG_END());
+      return;
+    }
+    InviteAnswer answer = call.seen;
+    answer.status = status;
+    answer.phrase = phrase ? phrase : "";
+    answer.local = sip == nullptr;
+    if (sip && (sip->sip_server || sip->sip_user_agent)) {
+      answer.remote_user_agent =
+          sip->sip_server ? sip->sip_server->g_string : sip->sip_user_agent->g_string;
+    }
+    if (established) {
+      if (sip && sip->sip_payload) {
+        answer.sdp_answer.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+      }
+      if (sip && sip->sip_session_expires) {
+        answer.session_expires = static_cast<int>(sip->sip_session_expires->x_delta);
+        char const* refresher = sip->sip_session_expires->x_refresher;
+        answer.refresher_is_uac = !refresher || std::string(refresher) != "uas";
+      }
+      call.key = next_call++;
+      call_of[call.key] = nh;
+      answer.dialog = call.key;
+    }
+    FinishInvite(nh, std::move(answer));
+  }
+
+  void Bye(uint64_t key, const std::string& reason, SentCallback done) {
+    auto found = call_of.find(key);
+    if (found == call_of.end() || calls[found->second].bye_done) {
+      done({481, "Call/Transaction Does Not Exist", true, ""});
+      return;
+    }
+    nua_handle_t* nh = found->second;
+    calls[nh].bye_done = std::move(done);
+    std::string text = "SIP;cause=200;text=\"" + reason + "\"";
+    nua_bye(nh, TAG_IF(!reason.empty(), SIPTAG_REASON_STR(text.c_str())), TAG_END());
+  }
+
+  void OnByeAnswer(nua_handle_t* nh, int status, char const* phrase, sip_t const* sip) {
+    auto it = calls.find(nh);
+    if (status < 200 || it == calls.end() || !it->second.bye_done) return;
+    auto done = std::move(it->second.bye_done);
+    it->second.bye_done = nullptr;
+    done({status, phrase ? phrase : "", sip == nullptr, ""});
+  }
+
+  // The dialog ended (BYE either way, a failed refresh, a rejected INVITE): forget it.
+  void OnCallState(nua_handle_t* nh, tagi_t* tags) {
+    int state = nua_callstate_init;
+    tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+    auto it = calls.find(nh);
+    if (state != nua_callstate_terminated || it == calls.end()) return;
+    Call call = std::move(it->second);
+    calls.erase(it);
+    if (call.key) call_of.erase(call.key);
+    if (call.timer) su_timer_destroy(call.timer);
+    if (call.done) call.done({.status = 481, .phrase = "Call Terminated", .local = true});
+    if (call.bye_done) call.bye_done({200, "OK (dialog ended)", true, ""});
+    nua_handle_destroy(nh);
+  }
+
   void OnPublish(nua_handle_t* nh, sip_t const* sip) {
     IncomingPublish in;
     char uri[1024];
@@ -489,6 +624,15 @@ void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magi
         break;
       case nua_r_notify:
         loop->OnNotifyAnswer(nh, status, phrase, sip, tags);
+        break;
+      case nua_r_invite:
+        loop->OnInviteAnswer(nh, status, phrase, sip);
+        break;
+      case nua_r_bye:
+        loop->OnByeAnswer(nh, status, phrase, sip);
+        break;
+      case nua_i_state:
+        loop->OnCallState(nh, tags);
         break;
       case nua_i_invite:
         log::Debug("request not implemented yet",
@@ -552,6 +696,14 @@ void SipStack::Notify(uint64_t dialog, const NotifyContent& content, SentCallbac
   if (loop_) loop_->Notify(dialog, content, std::move(done));
 }
 
+void SipStack::Invite(const OutgoingInvite& invite, InviteCallback done) {
+  if (loop_) loop_->Invite(invite, std::move(done));
+}
+
+void SipStack::Bye(uint64_t dialog, const std::string& reason, SentCallback done) {
+  if (loop_) loop_->Bye(dialog, reason, std::move(done));
+}
+
 void SipStack::Stop() {
   bool posted = Post([this] {
     Loop* loop = loop_;
@@ -561,6 +713,13 @@ void SipStack::Stop() {
     while (!loop->sent.empty()) {
       loop->FinishSent(loop->sent.begin()->first,
                        {503, "Service Unavailable (edge stopping)", true, ""});
+    }
+    for (auto& [handle, call] : loop->calls) {
+      if (call.done) {
+        auto done = std::move(call.done);
+        call.done = nullptr;
+        done({.status = 503, .phrase = "Service Unavailable (edge stopping)", .local = true});
+      }
     }
     while (!loop->pending.empty()) {
       loop->Respond(loop->pending.begin()->first, ServiceUnavailable());

@@ -120,6 +120,33 @@ struct SentAnswer {
   std::string call_id;
 };
 
+// The INVITE of a push session (seeds 002/004): DIMS offers an MSRP session to the IM client.
+struct OutgoingInvite {
+  std::string request_uri;
+  std::string from;
+  std::string to;
+  std::string contact;  // the IM Session Identity of DIMS, with +g.oma.sip-im and automata
+  std::string accept_contact;
+  std::string sdp_offer;
+  int session_expires = 1800;  // RFC 4028 interval; DIMS (the UAC) refreshes
+  std::vector<std::pair<std::string, std::string>> headers;  // further fields, verbatim
+  std::chrono::milliseconds timeout{32000};                  // then CANCEL, and a local 408
+};
+
+// The final answer to a push INVITE; with a 2xx, the dialog the edge now holds.
+struct InviteAnswer {
+  int status = 0;
+  std::string phrase;
+  bool local = false;
+  uint64_t dialog = 0;  // 2xx: the key for Bye()
+  std::string sdp_answer;
+  std::string remote_contact;      // of the final answer, else of the last provisional one
+  std::vector<std::string> allow;  // likewise
+  int session_expires = 0;         // negotiated (2xx)
+  bool refresher_is_uac = true;
+  std::string remote_user_agent;  // Server or User-Agent of the answer
+};
+
 class SipStack {
  public:
   struct Options {
@@ -137,6 +164,7 @@ class SipStack {
   using SentCallback = std::function<void(const SentAnswer&)>;
   using SubscribeHandler = std::function<void(const IncomingSubscribe&)>;
   using SubscriptionChangeHandler = std::function<void(const SubscriptionChange&)>;
+  using InviteCallback = std::function<void(const InviteAnswer&)>;
 
   explicit SipStack(Options options);
   ~SipStack();
@@ -173,6 +201,14 @@ class SipStack {
   // Loop thread: sends a NOTIFY in dialog `dialog`; `done` gets its final answer (a local 481
   // when the subscription is gone). A terminating NOTIFY ends the dialog.
   void Notify(uint64_t dialog, const NotifyContent& content, SentCallback done);
+
+  // Loop thread: sends `invite`; `done` runs on the loop thread with its final answer, exactly
+  // once. After a 2xx the stack has sent the ACK and runs the session timer (RFC 4028) until
+  // Bye(), the client's BYE or a failed refresh.
+  void Invite(const OutgoingInvite& invite, InviteCallback done);
+  // Loop thread: ends push dialog `dialog` with a BYE (`reason` goes into a Reason header);
+  // `done` gets the BYE's answer (a local 481 when the dialog is gone).
+  void Bye(uint64_t dialog, const std::string& reason, SentCallback done);
 
   struct Loop;  // loop-thread state; public for the C callbacks
 

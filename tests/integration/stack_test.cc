@@ -84,6 +84,8 @@ const std::set<std::string> kBuiltRpcs = {
     "dims.v1.Settings.Delete",
     "dims.v1.EdgeControl.SendMessage",
     "dims.v1.EdgeControl.Notify",
+    "dims.v1.EdgeControl.StartPushSession",
+    "dims.v1.EdgeControl.EndSession",
     "dims.v1.Delivery.Trigger",
     "dims.v1.Delivery.GetDeliveryState",
 };

@@ -154,6 +154,17 @@ DimsStack::Sipp DimsStack::StartSipp(const std::string& scenario, const std::str
   return sipp;
 }
 
+DimsStack::Sipp DimsStack::StartSippServer(const std::string& scenario, int port) {
+  Sipp sipp{nullptr, dir_.path() / (scenario + "-errors.log")};
+  sipp.process = std::make_unique<Process>(Process::Options{
+      .program = "/usr/bin/sipp",
+      .args = {"-sf", std::string(DIMS_SIP_SCENARIOS) + "/" + scenario + ".xml", "-t", "u1", "-i",
+               "127.0.0.1", "-p", std::to_string(port), "-m", "1", "-nostdin", "-timeout", "90",
+               "-timeout_error", "-trace_err", "-error_file", sipp.errors.string()},
+      .log = dir_.path() / (scenario + ".log")});
+  return sipp;
+}
+
 bool DimsStack::Sipp::Passed(std::chrono::milliseconds timeout) const {
   auto status = process->Wait(timeout);
   return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;

@@ -71,6 +71,10 @@ class DimsStack {
   Sipp StartSipp(const std::string& scenario, const std::string& transport, long calls, int limit,
                  const std::string& user = "");
 
+  // A sipp server (UAS) running the scenario tests/sip/<scenario>.xml on 127.0.0.1:`port` over
+  // UDP, for one call: a client DIMS sends requests to.
+  Sipp StartSippServer(const std::string& scenario, int port);
+
   // Waits until the service's overall health is SERVING; false on timeout.
   bool WaitServing(const std::string& name, std::chrono::milliseconds timeout);
 
