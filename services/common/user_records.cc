@@ -10,6 +10,8 @@ std::string RegistrationKey(const std::string& aor) { return "dims:reg:{" + aor 
 
 std::string SubscriptionsKey(const std::string& aor) { return "dims:sub:{" + aor + "}"; }
 
+std::string SettingsKey(const std::string& aor) { return "dims:settings:{" + aor + "}"; }
+
 std::vector<dims::v1::Binding> ImClientBindings(const dims::v1::Registration& registration,
                                                 std::chrono::system_clock::time_point now) {
   std::vector<dims::v1::Binding> clients;

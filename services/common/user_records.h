@@ -1,7 +1,8 @@
-// What the edge records per user in Redis, read by the edge itself and by delivery: the
-// registration (one serialized dims.v1.Registration per user) and the message-summary
-// subscriptions (a hash, subscription id -> serialized dims.v1.Subscription). Keys carry the
-// AOR as a hash tag, so that one user's keys share a Redis Cluster slot.
+// What the edge records per user in Redis, read by the edge itself and by delivery (and where
+// the settings service keeps its record): the registration (one serialized dims.v1.Registration per
+// user) and the message-summary subscriptions (a hash, subscription id -> serialized
+// dims.v1.Subscription). Keys carry the AOR as a hash tag, so that one user's keys share a Redis
+// Cluster slot.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,9 @@ inline constexpr const char* kImFeatureTag = "+g.oma.sip-im";
 
 std::string RegistrationKey(const std::string& aor);
 std::string SubscriptionsKey(const std::string& aor);
+// The settings service's record of a user (its format is the settings service's own); there is
+// none while the user has neither a live publication nor a backend layer, i.e. the defaults.
+std::string SettingsKey(const std::string& aor);
 
 // The live bindings of IM clients (+g.oma.sip-im) that registered with DIMS as registrar,
 // best first: the highest q, then the newest refresh. Third-party registrations name the core,

@@ -4,11 +4,10 @@
 #include "redis_record.h"
 #include "settings_proto.h"
 #include "settings_store.h"
+#include "user_records.h"
 
 namespace dims::settings {
 namespace {
-
-std::string KeyFor(const std::string& aor) { return "dims:settings:{" + aor + "}"; }
 
 UserSettings Decode(const std::optional<std::string>& raw) {
   UserSettings state;
@@ -32,7 +31,7 @@ std::optional<std::string> Encode(const UserSettings& state) {
 
 UserSettings RedisSettingsStore::Load(const std::string& aor) {
   try {
-    auto state = Decode(RedisRecord(redis_).Get(KeyFor(aor)));
+    auto state = Decode(RedisRecord(redis_).Get(SettingsKey(aor)));
     DropExpired(state, Clock::now());
     return state;
   } catch (const RedisError& e) {
@@ -45,7 +44,7 @@ UserSettings RedisSettingsStore::Update(const std::string& aor,
   UserSettings result;
   try {
     RedisRecord(redis_).Update(
-        KeyFor(aor),
+        SettingsKey(aor),
         [&](const std::optional<std::string>& raw) -> std::optional<RedisRecord::Change> {
           result = Decode(raw);
           if (!change(result)) return std::nullopt;

@@ -1,12 +1,13 @@
 #include "message_handler.h"
 
+#include <hiredis/hiredis.h>
+
 #include <atomic>
 
 #include "aor.h"
 #include "bus_event.h"
 #include "grpc_client.h"
 #include "log.h"
-#include "redis_record.h"
 #include "register_handler.h"
 #include "request_fields.h"
 
@@ -30,8 +31,6 @@ struct MessageHandler::Attempt {
   std::string aor;
   std::vector<RequestField> fields;
 
-  // The two lookups run at once; the one that ends last goes on.
-  std::atomic<int> lookups_left{2};
   dims::v1::Registration registration;
   grpc::ClientContext settings_context;
   dims::v1::SettingsGetRequest settings_request;
@@ -100,23 +99,36 @@ void MessageHandler::Handle(const IncomingMessage& message) {
 
 void MessageHandler::LookUp(std::shared_ptr<Attempt> attempt) {
   bool queued = workers_.Post([this, attempt] {
-    // The header fields are read here, off the SIP loop; the loop uses them after the join.
+    // The header fields are read here, off the SIP loop; the loop uses them after the lookups.
     attempt->fields = ReadRequestFields(attempt->in.raw);
+    bool has_settings = true;
     try {
-      if (auto raw = RedisRecord(redis_).Get(RegistrationKey(attempt->aor))) {
-        attempt->registration.ParseFromString(*raw);
+      // One round trip: the registration, and whether the user has settings at all. A user with
+      // no settings key has the defaults (docs/im-settings.md), and most messages stored are
+      // for such users: the settings service is asked only about the others.
+      auto replies = redis_.Pipeline(
+          {{"GET", RegistrationKey(attempt->aor)}, {"EXISTS", SettingsKey(attempt->aor)}});
+      if (replies[0]->type == REDIS_REPLY_STRING) {
+        attempt->registration.ParseFromArray(replies[0]->str, static_cast<int>(replies[0]->len));
       }
+      has_settings = replies[1]->type != REDIS_REPLY_INTEGER || replies[1]->integer != 0;
     } catch (const RedisError& e) {
       // Without the registration the user counts as offline: the message is kept, not lost.
       log::Warn("registration not read; storing", {{"aor", attempt->aor}, {"error", e.what()}});
     }
-    LookupDone(attempt);
+    if (has_settings) {
+      ReadSettings(attempt);
+    } else {
+      LookupDone(attempt);  // the defaults: no barring, not invisible
+    }
   });
-  if (!queued) {  // read as "not registered"; the settings call has not started yet
+  if (!queued) {  // read as "not registered"
     attempt->fields = ReadRequestFields(attempt->in.raw);
-    attempt->lookups_left.fetch_sub(1);
+    ReadSettings(attempt);
   }
+}
 
+void MessageHandler::ReadSettings(const std::shared_ptr<Attempt>& attempt) {
   attempt->settings_request.mutable_aor()->set_uri(attempt->aor);
   SetDeadline(attempt->settings_context, config_.lookup_deadline);
   attempt->settings_context.set_wait_for_ready(true);
@@ -130,7 +142,6 @@ void MessageHandler::LookUp(std::shared_ptr<Attempt> attempt) {
 }
 
 void MessageHandler::LookupDone(const std::shared_ptr<Attempt>& attempt) {
-  if (attempt->lookups_left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (!stack_.Post([this, attempt] { Decide(attempt); })) {
     log::Debug("MESSAGE looked up after shutdown began; dropped");
   }

@@ -51,6 +51,7 @@ class MessageHandler {
  private:
   struct Attempt;
   void LookUp(std::shared_ptr<Attempt> attempt);
+  void ReadSettings(const std::shared_ptr<Attempt>& attempt);
   void LookupDone(const std::shared_ptr<Attempt>& attempt);
   void Decide(const std::shared_ptr<Attempt>& attempt);       // SIP loop thread
   void ForwardNext(const std::shared_ptr<Attempt>& attempt);  // SIP loop thread
