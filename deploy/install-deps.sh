@@ -6,6 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang-format
+  # clang with its libFuzzer and sanitizer runtimes, for tests/fuzz.sh (only recommended by
+  # clang-14, so named here)
+  clang libclang-rt-14-dev
   # libraries (docs/dependencies.md says why each)
   libsofia-sip-ua-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libhiredis-dev libpqxx-dev prometheus-cpp-dev libgtest-dev libgmock-dev libexpat1-dev
