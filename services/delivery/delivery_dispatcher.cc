@@ -86,7 +86,11 @@ void DeliveryDispatcher::ClaimAndRun() {
       });
       if (!posted) {  // stopping: hand the user back at once
         --in_flight_;
-        schedule_.Finish(claim, Clock::now());
+        try {
+          schedule_.Finish(claim, Clock::now());
+        } catch (const RedisError&) {
+          // Its claim lapses by itself; the rest of the batch is still handed back.
+        }
       }
     }
   } catch (const RedisError& e) {

@@ -169,8 +169,12 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   state.set_decision(a.record.action());
   state.set_decision_reason(a.plan.reason);
   *state.mutable_last_attempt() = a.record;
-  uint32_t failures = failed ? a.previous.consecutive_failures + 1 : 0;
-  if (a.failed && !a.gave_up && failures > options_.max_failures) {
+  // Only failures worth retrying count towards the backoff. A run that a real trigger started,
+  // after delivery had given up, starts the count afresh.
+  uint32_t before = a.previous.consecutive_failures;
+  if (!a.previous.pending.empty() && before >= options_.max_failures) before = 0;
+  uint32_t failures = a.failed ? before + 1 : 0;
+  if (a.failed && !a.gave_up && failures >= options_.max_failures) {
     a.gave_up = true;  // enough: the next trigger tries again
   }
   state.set_consecutive_failures(failures);

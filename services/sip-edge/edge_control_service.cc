@@ -16,6 +16,8 @@ namespace {
 
 // The SIP timers' bound on a non-INVITE transaction (Timer F, 64*T1).
 constexpr auto kLongestTransaction = std::chrono::milliseconds(32000);
+// What a request towards a client leaves of the caller's deadline for the answer to travel back.
+constexpr auto kAnswerMargin = std::chrono::milliseconds(500);
 
 // One call until it is finished, exactly once: by the SIP answer, or, when the loop never ran
 // the request (the edge stopped), by this object's destructor.
@@ -258,13 +260,21 @@ grpc::ServerUnaryReactor* EdgeControlService::StartPushSession(
         context, reactor,
         {"session_expires must be at least 90 s", "INVALID_SESSION_EXPIRES", "session_expires"});
   }
+  // The INVITE gives up a little before the caller does, so that a 2xx is never reported into
+  // a call that has already ended.
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      context->deadline() - std::chrono::system_clock::now());
+      context->deadline() - std::chrono::system_clock::now() - kAnswerMargin);
   out.timeout = std::clamp(left, std::chrono::milliseconds(1), kLongestTransaction);
 
   auto call = std::make_shared<PendingCall>(context, reactor);
   bool posted = stack_.Post([this, call, out = std::move(out), response] {
     stack_.Invite(out, [this, call, response](const InviteAnswer& answer) {
+      if (answer.dialog != 0 && call->context()->IsCancelled()) {
+        // The caller is gone all the same: nobody would ever end this dialog.
+        stack_.Bye(answer.dialog, "push abandoned", [](const SentAnswer&) {});
+        call->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended first"));
+        return;
+      }
       dims::v1::SipOutcome outcome = SipOutcomeOf({answer.status, answer.phrase, answer.local, ""});
       grpc::StatusCode code = StatusForSipAnswer(answer.status);
       if (code != grpc::StatusCode::OK) {
@@ -300,6 +310,11 @@ grpc::ServerUnaryReactor* EdgeControlService::EndSession(
     reactor->Finish(Fail(context, grpc::StatusCode::INVALID_ARGUMENT, "dialog_id is required",
                          "UNKNOWN_DIALOG", "dialog_id"));
     return reactor;
+  }
+  if (request->reason().find_first_of("\"\\\r\n") != std::string::npos) {
+    return Refuse(context, reactor,
+                  {"reason goes into a quoted string: no quotes, backslashes or line breaks",
+                   "INVALID_REASON", "reason"});
   }
   uint64_t key = 0;
   if (id.rfind(dialog_prefix_ + "-", 0) == 0) {

@@ -468,6 +468,7 @@ struct SipStack::Loop {
                SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, UPDATE"),
                NUTAG_SESSION_TIMER(static_cast<unsigned>(m.session_expires)),
                NUTAG_SESSION_REFRESHER(nua_local_refresher),
+               NUTAG_MIN_SE(90),  // RFC 4028's floor; the caller's interval decides
                SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(m.sdp_offer.c_str()),
                TAG_IF(!extra.empty(), SIPTAG_HEADER_STR(extra.c_str())), TAG_END());
     Call& call = calls[nh];
@@ -512,6 +513,8 @@ struct SipStack::Loop {
       for (char const* const* m = sip->sip_allow->k_items; *m; ++m) call.seen.allow.push_back(*m);
     }
     if (status < 200) return;
+    // An answer on the established dialog: the stack's own session refresh (RFC 4028).
+    if (call.key) return;
     bool established = status < 300;
     if (!call.done) {  // the caller gave up: end what the late answer made
       if (established) nua_bye(nh, TAG_END());
@@ -545,6 +548,10 @@ struct SipStack::Loop {
     auto found = call_of.find(key);
     if (found == call_of.end() || calls[found->second].bye_done) {
       done({481, "Call/Transaction Does Not Exist", true, ""});
+      return;
+    }
+    if (shutting_down) {  // nua_shutdown ends every dialog itself
+      done({503, "Service Unavailable (edge stopping)", true, ""});
       return;
     }
     nua_handle_t* nh = found->second;
@@ -715,10 +722,17 @@ void SipStack::Stop() {
                        {503, "Service Unavailable (edge stopping)", true, ""});
     }
     for (auto& [handle, call] : loop->calls) {
+      if (call.timer) su_timer_destroy(call.timer);
+      call.timer = nullptr;
       if (call.done) {
         auto done = std::move(call.done);
         call.done = nullptr;
         done({.status = 503, .phrase = "Service Unavailable (edge stopping)", .local = true});
+      }
+      if (call.bye_done) {  // nua_shutdown sends the BYE; its answer is no longer awaited
+        auto done = std::move(call.bye_done);
+        call.bye_done = nullptr;
+        done({503, "Service Unavailable (edge stopping)", true, ""});
       }
     }
     while (!loop->pending.empty()) {

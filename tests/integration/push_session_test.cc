@@ -144,5 +144,45 @@ TEST_F(PushSessionTest, ARejectedInviteReportsTheClientsAnswerAndBadRequestsSend
   EXPECT_EQ(detail.reason(), "INVALID_TARGET");
 }
 
+TEST_F(PushSessionTest, TheSessionIsRefreshedAsUacAndStaysUpUntilABye) {
+  const int client_port = FreePort();
+  auto client = stack_.StartSippServer("push_invite_refresh", client_port);
+  auto request = Invite(client_port);
+  request.mutable_session_expires()->set_seconds(90);
+  dims::v1::EdgeControlStartPushSessionResponse session;
+  dims::v1::ErrorDetail detail;
+  grpc::Status status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = CallWithDeadline(*edge_, &dims::v1::EdgeControl::Stub::StartPushSession, request,
+                                  &session, &detail, nullptr, 10s);
+        return status.ok();
+      },
+      20s))
+      << Describe(status) << client.Report() << EdgeLog();
+  EXPECT_EQ(session.session_expires().seconds(), 90);
+  // sipp takes the refresh half-way (about 45 s), which must leave the session up, then ends
+  // it with its own BYE.
+  EXPECT_TRUE(client.Passed(120s)) << client.Report() << EdgeLog();
+  dims::v1::EdgeControlEndSessionRequest end;
+  end.set_dialog_id(session.dialog_id());
+  dims::v1::EdgeControlEndSessionResponse ended;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return CallWithDeadline(*edge_, &dims::v1::EdgeControl::Stub::EndSession, end, &ended,
+                                &detail, nullptr, 5s)
+                   .error_code() == grpc::StatusCode::NOT_FOUND;
+      },
+      10s))
+      << "the client's BYE ended the dialog at the edge";
+
+  // A Reason text that would break out of its quoted string is refused.
+  end.set_reason("done\"\r\nX-Evil: 1");
+  status = CallWithDeadline(*edge_, &dims::v1::EdgeControl::Stub::EndSession, end, &ended, &detail,
+                            nullptr, 5s);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(detail.reason(), "INVALID_REASON");
+}
+
 }  // namespace
 }  // namespace dims::testing
