@@ -101,7 +101,9 @@ class PagerMessageTest : public ::testing::Test {
     env.emplace("DIMS_NOTIFY_BY_MESSAGE", "never");
     for (const auto& name : stack_.service_names()) {
       stack_.StartService(name, env);
-      ASSERT_TRUE(stack_.WaitServing(name, 30s)) << stack_.process(name).ReadLog();
+      ASSERT_TRUE(stack_.WaitServing(name, 30s))
+          << name << " not serving: " << HealthStatus(stack_.endpoints(name).grpc_address()) << "\n"
+          << stack_.process(name).ReadLog();
     }
     storage_ = dims::v1::Storage::NewStub(NewChannel(stack_.endpoints("storage").grpc_address()));
   }
