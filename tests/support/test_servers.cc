@@ -160,6 +160,22 @@ Process::Process(Options options) : options_(std::move(options)) {
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The child's environment is built here, before fork: in the child of a threaded process only
+  // async-signal-safe calls are allowed (setenv allocates, and another thread may have held the
+  // allocator's lock at the fork: the child would hang before exec, silently).
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string entry = *e;
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [k, v] : options_.env) env[k] = v;
+  if (user) env["HOME"] = user->pw_dir;
+  std::vector<std::string> env_storage;
+  for (const auto& [k, v] : env) env_storage.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -175,18 +191,16 @@ Process::Process(Options options) : options_(std::move(options)) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (const auto& [k, v] : options_.env) setenv(k.c_str(), v.c_str(), 1);
     if (user) {
       if (setgroups(0, nullptr) != 0 || setgid(user->pw_gid) != 0 || setuid(user->pw_uid) != 0) {
         _exit(126);
       }
-      setenv("HOME", user->pw_dir, 1);
     }
     if (!options_.working_dir.empty() && chdir(options_.working_dir.c_str()) != 0) _exit(124);
     // A test that crashes must not leave servers behind (set after setuid, which clears it).
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) _exit(125);  // the test died before we got here
-    execv(options_.program.c_str(), argv.data());
+    execve(options_.program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
 }
