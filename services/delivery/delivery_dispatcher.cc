@@ -74,7 +74,13 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
 
 void DeliveryDispatcher::ClaimAndRun() {
   try {
-    scheduled_users_.Set(static_cast<double>(schedule_.Size()));
+    // The gauge is counted at most once a second, not on every wake (every event batch and
+    // every finished evaluation wakes this).
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_count_) {
+      next_count_ = now + std::chrono::seconds(1);
+      scheduled_users_.Set(static_cast<double>(schedule_.Size()));
+    }
     int free = max_in_flight_ - in_flight_.load();
     if (free <= 0) return;
     for (const auto& claim : schedule_.ClaimDue(Clock::now(), free)) {

@@ -8,6 +8,7 @@
 #include <prometheus/gauge.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -44,6 +45,7 @@ class DeliveryDispatcher {
   std::atomic<int> in_flight_{0};
   prometheus::Family<prometheus::Counter>& events_;
   prometheus::Gauge& scheduled_users_;
+  std::chrono::steady_clock::time_point next_count_{};  // claim thread only
   WorkerPool workers_;
   std::unique_ptr<PeriodicTask> task_;
 };

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "notification_plan.h"
 #include "redis_pool.h"
+#include "retry_delay.h"
 #include "user_lease.h"
 
 namespace dims::delivery {

@@ -43,8 +43,8 @@ EventConsumer::~EventConsumer() { Stop(); }
 
 void EventConsumer::Stop() { task_->Stop(); }
 
-bool EventConsumer::EnsureGroup() {
-  if (group_ready_) return true;
+void EventConsumer::EnsureGroup() {
+  if (group_ready_) return;
   // From the stream's start: events appended before delivery ever ran are handled too.
   auto reply =
       redis_.Command({"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
@@ -52,7 +52,6 @@ bool EventConsumer::EnsureGroup() {
     throw RedisError("creating the consumer group: " + Text(reply.get()));
   }
   group_ready_ = true;
-  return true;
 }
 
 void EventConsumer::Poll() {

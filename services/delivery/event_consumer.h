@@ -44,7 +44,7 @@ class EventConsumer {
     std::optional<dims::v1::BusEvent> event;
   };
   void Poll();
-  bool EnsureGroup();
+  void EnsureGroup();  // the consumer group, created once
   // Hands a read's entries to the handler and acknowledges them; false when nothing came.
   bool Take(const std::vector<Entry>& entries);
   std::vector<Entry> ReadNew();

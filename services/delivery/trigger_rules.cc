@@ -1,7 +1,5 @@
 #include "trigger_rules.h"
 
-#include <algorithm>
-
 #include "aor.h"
 
 namespace dims::delivery {
@@ -50,15 +48,6 @@ std::optional<Trigger> TriggerFor(const v1::BusEvent& event) {
   auto normalized = NormalizeAor(aor->uri());
   if (!normalized) return std::nullopt;
   return Trigger{*normalized, reason};
-}
-
-std::chrono::milliseconds RetryDelay(uint32_t consecutive_failures, std::chrono::milliseconds first,
-                                     std::chrono::milliseconds cap, std::mt19937_64& random) {
-  uint32_t doublings =
-      std::min<uint32_t>(consecutive_failures > 0 ? consecutive_failures - 1 : 0, 20);
-  int64_t delay = std::min<int64_t>(first.count() << doublings, cap.count());
-  std::uniform_int_distribution<int64_t> jitter(0, delay / 4);
-  return std::chrono::milliseconds(delay - jitter(random));
 }
 
 }  // namespace dims::delivery

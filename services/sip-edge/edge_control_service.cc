@@ -19,6 +19,15 @@ constexpr auto kLongestTransaction = std::chrono::milliseconds(32000);
 // What a request towards a client leaves of the caller's deadline for the answer to travel back.
 constexpr auto kAnswerMargin = std::chrono::milliseconds(500);
 
+// How long the SIP side may wait for the client's final answer: a little less than the caller
+// waits, so that an answer (a 2xx above all) is never reported into a call that has ended, and
+// never longer than a transaction lives.
+std::chrono::milliseconds SipTimeoutFor(const grpc::CallbackServerContext& context) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      context.deadline() - std::chrono::system_clock::now() - kAnswerMargin);
+  return std::clamp(left, std::chrono::milliseconds(1), kLongestTransaction);
+}
+
 // One call until it is finished, exactly once: by the SIP answer, or, when the loop never ran
 // the request (the edge stopped), by this object's destructor.
 class PendingCall {
@@ -199,9 +208,7 @@ grpc::ServerUnaryReactor* EdgeControlService::SendMessage(
   if (!request->p_asserted_identity().empty()) {
     out.headers.emplace_back("P-Asserted-Identity", request->p_asserted_identity());
   }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      context->deadline() - std::chrono::system_clock::now());
-  out.timeout = std::clamp(left, std::chrono::milliseconds(1), kLongestTransaction);
+  out.timeout = SipTimeoutFor(*context);
 
   auto call = std::make_shared<PendingCall>(context, reactor);
   bool posted = stack_.Post([this, call, out = std::move(out), response] {
@@ -260,11 +267,7 @@ grpc::ServerUnaryReactor* EdgeControlService::StartPushSession(
         context, reactor,
         {"session_expires must be at least 90 s", "INVALID_SESSION_EXPIRES", "session_expires"});
   }
-  // The INVITE gives up a little before the caller does, so that a 2xx is never reported into
-  // a call that has already ended.
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      context->deadline() - std::chrono::system_clock::now() - kAnswerMargin);
-  out.timeout = std::clamp(left, std::chrono::milliseconds(1), kLongestTransaction);
+  out.timeout = SipTimeoutFor(*context);
 
   auto call = std::make_shared<PendingCall>(context, reactor);
   bool posted = stack_.Post([this, call, out = std::move(out), response] {

@@ -66,6 +66,13 @@ std::string ReceivedText(msg_t* msg) {
   return text;
 }
 
+// Header fields given as name and value, as the lines SIPTAG_HEADER_STR takes.
+std::string HeaderLines(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string lines;
+  for (const auto& [name, value] : headers) lines += name + ": " + value + "\r\n";
+  return lines;
+}
+
 std::string DateNow() {
   char buf[64];
   msg_date_e(buf, sizeof buf, sip_now());
@@ -111,6 +118,14 @@ struct SipStack::Loop {
   std::map<nua_handle_t*, Call> calls;
   std::map<uint64_t, nua_handle_t*> call_of;
   uint64_t next_call = 1;
+
+  // A timer on the loop that calls `fire` with `arg` once, after `delay`.
+  su_timer_t* After(std::chrono::milliseconds delay, su_timer_f fire, su_timer_arg_t* arg) {
+    su_timer_t* timer =
+        su_timer_create(su_root_task(root), static_cast<su_duration_t>(delay.count()));
+    su_timer_set(timer, fire, arg);
+    return timer;
+  }
 
   // `with_tag`/`with_value`: the NUTAG_WITH_* naming the request being answered.
   // nua keeps the phrase pointer (unlike tag values, which it copies) until its own thread has
@@ -168,9 +183,8 @@ struct SipStack::Loop {
     p.method = MethodOf(sip);
     p.arrived = std::chrono::steady_clock::now();
     nua_save_event(nua, p.saved);
-    p.guard = su_timer_create(su_root_task(root), owner->options_.answer_guard_ms);
-    su_timer_set(
-        p.guard,
+    p.guard = After(
+        std::chrono::milliseconds(owner->options_.answer_guard_ms),
         [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t* arg) {
           auto* loop = reinterpret_cast<Loop*>(magic);
           uint64_t timed_out = reinterpret_cast<uintptr_t>(arg);
@@ -406,8 +420,7 @@ struct SipStack::Loop {
       return;
     }
     nua_handle_t* nh = nua_handle(nua, nullptr, TAG_END());
-    std::string extra;
-    for (const auto& [name, value] : m.headers) extra += name + ": " + value + "\r\n";
+    std::string extra = HeaderLines(m.headers);
     std::string max_forwards = m.max_forwards ? std::to_string(*m.max_forwards) : "";
     su_home_t home[1] = {SU_HOME_INIT(home)};
     // The body as a payload object: it may hold NUL bytes, which a _STR tag would cut.
@@ -422,10 +435,8 @@ struct SipStack::Loop {
     Sent& entry = sent[nh];
     entry.done = std::move(done);
     entry.call_id = m.call_id;
-    entry.timer =
-        su_timer_create(su_root_task(root), static_cast<su_duration_t>(m.timeout.count()));
-    su_timer_set(
-        entry.timer,
+    entry.timer = After(
+        m.timeout,
         [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t* arg) {
           auto* loop = reinterpret_cast<Loop*>(magic);
           loop->FinishSent(reinterpret_cast<nua_handle_t*>(arg),
@@ -459,8 +470,7 @@ struct SipStack::Loop {
       return;
     }
     nua_handle_t* nh = nua_handle(nua, nullptr, TAG_END());
-    std::string extra;
-    for (const auto& [name, value] : m.headers) extra += name + ": " + value + "\r\n";
+    std::string extra = HeaderLines(m.headers);
     nua_invite(nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_FROM_STR(m.from.c_str()),
                SIPTAG_TO_STR(m.to.c_str()), SIPTAG_CONTACT_STR(m.contact.c_str()),
                SIPTAG_ACCEPT_CONTACT_STR(m.accept_contact.c_str()),
@@ -473,9 +483,8 @@ struct SipStack::Loop {
                TAG_IF(!extra.empty(), SIPTAG_HEADER_STR(extra.c_str())), TAG_END());
     Call& call = calls[nh];
     call.done = std::move(done);
-    call.timer = su_timer_create(su_root_task(root), static_cast<su_duration_t>(m.timeout.count()));
-    su_timer_set(
-        call.timer,
+    call.timer = After(
+        m.timeout,
         [](su_root_magic_t* magic, su_timer_t*, su_timer_arg_t* arg) {
           auto* loop = reinterpret_cast<Loop*>(magic);
           auto* handle = reinterpret_cast<nua_handle_t*>(arg);

@@ -52,15 +52,7 @@ class DeliveryTest : public ::testing::Test {
     return answer.status;
   }
 
-  dims::v1::StoreSummary Summary(const std::string& aor) {
-    dims::v1::StorageGetSummaryRequest request;
-    request.mutable_recipient()->set_uri(aor);
-    dims::v1::StorageGetSummaryResponse response;
-    grpc::Status status = CallWithDeadline(*storage_, &dims::v1::Storage::Stub::GetSummary, request,
-                                           &response, nullptr, nullptr, 5s);
-    EXPECT_TRUE(status.ok()) << Describe(status);
-    return response.summary();
-  }
+  dims::v1::StoreSummary Summary(const std::string& aor) { return StoreSummaryOf(*storage_, aor); }
 
   dims::v1::DeliveryState State(const std::string& aor) {
     dims::v1::DeliveryGetDeliveryStateRequest request;

@@ -172,15 +172,17 @@ class PagerMessageTest : public ::testing::Test {
     return dims::v1::EdgeControl::NewStub(NewChannel(stack_.endpoints("sip-edge").grpc_address()));
   }
 
-  // The summary of `aor`'s store, as storage gives it to the edge.
-  dims::v1::StoreSummary Summary(const std::string& aor) {
-    dims::v1::StorageGetSummaryRequest request;
-    request.mutable_recipient()->set_uri(aor);
-    dims::v1::StorageGetSummaryResponse response;
-    grpc::Status status = CallWithDeadline(*storage_, &dims::v1::Storage::Stub::GetSummary, request,
-                                           &response, nullptr, nullptr, 5s);
-    EXPECT_TRUE(status.ok()) << Describe(status);
-    return response.summary();
+  dims::v1::StoreSummary Summary(const std::string& aor) { return StoreSummaryOf(*storage_, aor); }
+
+  // Bob's two messages stored for Alice (Subject "test", bodies "first" and "second"); returns
+  // her store's version after them, the one an immediate NOTIFY is built from.
+  uint64_t StoreTwoMessagesForAlice() {
+    SofiaAgent bob(AgentOptions());
+    EXPECT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
+    EXPECT_EQ(SendMessage(bob, "alice", "second").status, 202);
+    uint64_t version = Summary("sip:alice@dims.test").version();
+    EXPECT_GE(version, 2u);
+    return version;
   }
 
   // An EdgeControl.Notify on Alice's subscription `id`: a summary at `version` with `new_count`
@@ -501,12 +503,9 @@ TEST_F(PagerMessageTest, EdgeControlSendsAMessageAndReportsTheClientsAnswer) {
 
 TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsChanges) {
   Start();
-  SofiaAgent bob(AgentOptions());
-  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
-  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
   // The version the immediate NOTIFY is built from (MarkNotified leaves it as it is).
-  const uint64_t version = Summary("sip:alice@dims.test").version();
-  ASSERT_GE(version, 2u);
+  const uint64_t version = StoreTwoMessagesForAlice();
+  ASSERT_FALSE(HasFailure());
 
   auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
 
@@ -562,12 +561,9 @@ TEST_F(PagerMessageTest, AMessageSummarySubscriptionListsTheStoreAndFollowsItsCh
 
 TEST_F(PagerMessageTest, OnlyIfNewerSkipsASummaryNoNewerThanTheImmediateNotify) {
   Start();
-  SofiaAgent bob(AgentOptions());
-  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
-  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
   // The version the immediate NOTIFY is built from (MarkNotified leaves it as it is).
-  const uint64_t version = Summary("sip:alice@dims.test").version();
-  ASSERT_GT(version, 0u);
+  const uint64_t version = StoreTwoMessagesForAlice();
+  ASSERT_FALSE(HasFailure());
 
   auto sipp = StartSipp("subscribe_summary", "u1", 1, 1, "alice");
   const std::string id = RecordedAliceSubscription();
@@ -617,9 +613,8 @@ class Paused {
 
 TEST_F(PagerMessageTest, ANotifyBeforeTheImmediateNotifyWaitsForItAndFollowsIt) {
   Start();
-  SofiaAgent bob(AgentOptions());
-  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
-  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
+  StoreTwoMessagesForAlice();
+  ASSERT_FALSE(HasFailure());
   auto edge = ConnectedEdgeControl();
 
   Paused storage(stack_.process("storage"));
@@ -640,12 +635,9 @@ TEST_F(PagerMessageTest, ANotifyBeforeTheImmediateNotifyWaitsForItAndFollowsIt) 
 
 TEST_F(PagerMessageTest, ANotifyBeforeTheImmediateNotifyIsSkippedWhenThatOneIsNewer) {
   Start();
-  SofiaAgent bob(AgentOptions());
-  ASSERT_EQ(SendMessage(bob, "alice", "first").status, 202) << EdgeLog();
-  ASSERT_EQ(SendMessage(bob, "alice", "second").status, 202);
-  // The version the immediate NOTIFY will be built from.
-  const uint64_t version = Summary("sip:alice@dims.test").version();
-  ASSERT_GE(version, 2u);
+  // The version the immediate NOTIFY is built from (MarkNotified leaves it as it is).
+  const uint64_t version = StoreTwoMessagesForAlice();
+  ASSERT_FALSE(HasFailure());
   auto edge = ConnectedEdgeControl();
 
   Paused storage(stack_.process("storage"));

@@ -68,6 +68,16 @@ std::string Describe(const grpc::Status& status) {
   return CodeName(status.error_code()) + ": " + status.error_message();
 }
 
+dims::v1::StoreSummary StoreSummaryOf(dims::v1::Storage::Stub& storage, const std::string& aor) {
+  dims::v1::StorageGetSummaryRequest request;
+  request.mutable_recipient()->set_uri(aor);
+  dims::v1::StorageGetSummaryResponse response;
+  grpc::Status status = CallWithDeadline(storage, &dims::v1::Storage::Stub::GetSummary, request,
+                                         &response, nullptr, nullptr, std::chrono::seconds(5));
+  EXPECT_TRUE(status.ok()) << Describe(status);
+  return response.summary();
+}
+
 std::vector<StreamEntry> ReadEventStream(int redis_port) {
   std::vector<StreamEntry> entries;
   auto c = ConnectRedis(redis_port);

@@ -13,6 +13,7 @@
 
 #include "dims/v1/common.pb.h"
 #include "dims/v1/delivery.pb.h"
+#include "dims/v1/storage.grpc.pb.h"
 #include "dims_stack.h"  // NewChannel
 
 namespace dims::testing {
@@ -42,6 +43,10 @@ grpc::Status CallWithDeadline(Stub& stub,
 std::string CodeName(grpc::StatusCode code);
 // "INVALID_ARGUMENT: <message>"
 std::string Describe(const grpc::Status& status);
+
+// The summary of `aor`'s store (counts and version, no entries), as storage gives it (a test
+// failure when storage does not answer).
+dims::v1::StoreSummary StoreSummaryOf(dims::v1::Storage::Stub& storage, const std::string& aor);
 
 // The value at `key` on the Redis at `redis_port`; nothing when there is none (a test failure
 // when Redis cannot be read).
