@@ -9,6 +9,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   // Reconnect quickly after a peer restarts, instead of the default 20 s ceiling.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 

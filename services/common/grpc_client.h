@@ -14,6 +14,10 @@
 
 namespace dims {
 
+// The largest gRPC message a DIMS service or client takes: a deferred large-mode message
+// (tens of MB, storage's --max-message-bytes) travels whole in one Store, Fetch or Push item.
+inline constexpr int kMaxGrpcMessageBytes = 128 << 20;
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
 
 // Sets a deadline `timeout` from now on the context.

@@ -175,6 +175,7 @@ int ServiceHost::Run() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   int grpc_port = 0;
   HostPort grpc_listen = config_.GetHostPort("grpc-listen");
   builder.AddListeningPort(grpc_listen.ToString(), grpc::InsecureServerCredentials(), &grpc_port);

@@ -48,7 +48,7 @@ struct DeliveryRunner::Attempt {
   Lease lease;
   DeliverySchedule::Record previous;
   UserView user;
-  NotificationPlan plan;
+  DeliveryPlan plan;
   v1::DeliveryAttempt record;
   uint64_t message_notified_version = 0;
   bool failed = false;   // something failed that is worth retrying
@@ -59,7 +59,8 @@ struct DeliveryRunner::Attempt {
 
 DeliveryRunner::DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, UserLeases& leases,
                                std::shared_ptr<grpc::Channel> settings,
-                               std::shared_ptr<grpc::Channel> storage, MetricsRegistry& metrics,
+                               std::shared_ptr<grpc::Channel> storage,
+                               std::shared_ptr<grpc::Channel> relay, MetricsRegistry& metrics,
                                RunnerOptions options)
     : redis_(redis),
       schedule_(schedule),
@@ -67,6 +68,7 @@ DeliveryRunner::DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, Use
       settings_(v1::Settings::NewStub(settings)),
       storage_(v1::Storage::NewStub(storage)),
       options_(std::move(options)),
+      pusher_(relay, storage, edges_, metrics, options_.push),
       evaluations_(metrics.CounterFamily(
           "evaluations_total", "Evaluations of a user, by the action decided and how it ended.")),
       notifications_(metrics.CounterFamily(
@@ -106,12 +108,13 @@ void DeliveryRunner::Run(const DeliverySchedule::Claim& claim) {
     Evaluate(attempt);
     duration_.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    schedule_.Finish(claim,
+    // The claim as a push may have extended it.
+    schedule_.Finish(attempt.claim,
                      attempt.lease_lost ? Clock::now() + options_.busy_retry : attempt.again);
   } catch (const std::exception& e) {
     log::Warn("delivery evaluation interrupted", {{"aor", claim.aor}, {"error", e.what()}});
     try {
-      schedule_.Finish(claim, Clock::now() + options_.first_retry);
+      schedule_.Finish(attempt.claim, Clock::now() + options_.first_retry);
     } catch (const std::exception&) {
       // Redis is away: the claim lapses by itself and the user comes due again.
     }
@@ -143,19 +146,27 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   a.record.set_trigger(triggers.empty() ? v1::TRIGGER_REASON_RETRY : triggers.front());
   ToTimestamp(now, a.record.mutable_started_at());
 
+  // A push that failed and is backing off is retried whatever triggers came meanwhile.
+  const bool push_backing_off = a.previous.state &&
+                                a.previous.state->phase() == v1::DELIVERY_PHASE_BACKING_OFF &&
+                                a.previous.state->decision() == v1::DELIVERY_ACTION_PUSH;
+  a.user.push_triggered = MayStartPush(triggers, push_backing_off);
+
   if (ReadUser(a)) {
-    a.plan = PlanNotifications(a.user, Clock::now(), options_.by_message);
+    a.plan = PlanDelivery(a.user, Clock::now(), options_.by_message);
     a.record.set_action(a.plan.action);
     for (const auto& subscription : a.plan.notify) {
       if (a.lease_lost) break;
       NotifySubscription(a, subscription);
     }
     if (a.plan.message_to && !a.lease_lost) SendNotificationMessage(a, *a.plan.message_to);
+    if (a.plan.push_to && !a.lease_lost) PushMessages(a, *a.plan.push_to);
   }
   if (a.lease_lost) return;
 
   bool failed = a.failed || a.gave_up;
-  a.record.set_outcome(failed                                      ? v1::ATTEMPT_OUTCOME_FAILED
+  a.record.set_outcome(failed && a.record.messages_delivered() > 0 ? v1::ATTEMPT_OUTCOME_PARTIAL
+                       : failed                                    ? v1::ATTEMPT_OUTCOME_FAILED
                        : a.plan.action == v1::DELIVERY_ACTION_NONE ? v1::ATTEMPT_OUTCOME_SKIPPED
                                                                    : v1::ATTEMPT_OUTCOME_SUCCEEDED);
   ToTimestamp(Clock::now(), a.record.mutable_finished_at());
@@ -308,6 +319,31 @@ void DeliveryRunner::SendNotificationMessage(Attempt& a, const v1::Binding& clie
   if (!mark_status.ok()) {
     log::Warn("MarkNotified failed", {{"aor", a.claim.aor}, {"grpc", mark_status.error_message()}});
   }
+}
+
+void DeliveryRunner::PushMessages(Attempt& a, const v1::Binding& client) {
+  if (!leases_.Renew(a.lease)) {
+    a.lease_lost = true;
+    return;
+  }
+  const uint32_t stored = a.user.summary.new_count() + a.user.summary.old_count();
+  PushTarget target{
+      .aor = a.claim.aor, .client = client, .run_id = a.record.run_id(), .backlog = stored};
+  // The push outlasts a lease and a claim: both are renewed while it runs.
+  PushReport report = pusher_.Push(target, [&] {
+    if (!leases_.Renew(a.lease)) return false;
+    schedule_.Extend(a.claim);
+    return true;
+  });
+  a.record.set_messages_delivered(report.delivered);
+  a.record.set_messages_remaining(stored > report.delivered ? stored - report.delivered : 0);
+  if (report.sip.status_code() != 0) *a.record.mutable_sip() = report.sip;
+  a.record.set_msrp_status(report.msrp_status);
+  if (report.stopped) {
+    a.lease_lost = true;
+    return;
+  }
+  if (!report.ok()) Fail(a, report.status, report.detail);
 }
 
 void DeliveryRunner::Fail(Attempt& a, const grpc::Status& status, const v1::ErrorDetail& detail,

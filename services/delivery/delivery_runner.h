@@ -1,9 +1,10 @@
 // One evaluation of one user, on a worker thread: take the user's lease (one replica at a time
 // per user, with a fencing token), read what the user's state is now (subscriptions,
-// registration, settings, store summary), decide (PlanNotifications), carry the plan out
-// through the EdgeControl API of the edge instance holding each subscription or registration,
-// and record the outcome. Every read is fresh, so evaluations are idempotent: a repeated or
-// coalesced trigger sends nothing the user has already been shown.
+// registration, settings, store summary), decide (PlanDelivery), carry the plan out
+// through the EdgeControl API of the edge instance holding each subscription or registration
+// and, for a push, through msrp-relay (Pusher), and record the outcome. Every read is fresh, so
+// evaluations are idempotent: a repeated or coalesced trigger sends nothing the user has
+// already been shown, and a push sends only what is still stored.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -15,13 +16,14 @@
 #include <random>
 #include <string>
 
+#include "delivery_plan.h"
 #include "delivery_schedule.h"
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "dims/v1/settings.grpc.pb.h"
 #include "dims/v1/storage.grpc.pb.h"
 #include "grpc_client.h"
 #include "metrics.h"
-#include "notification_plan.h"
+#include "pusher.h"
 #include "redis_pool.h"
 #include "retry_delay.h"
 #include "user_lease.h"
@@ -39,13 +41,15 @@ struct RunnerOptions {
   std::chrono::milliseconds first_retry{1000};
   std::chrono::milliseconds max_retry{300000};
   uint32_t max_failures = 6;  // then wait for the next trigger
+  PushOptions push;
 };
 
 class DeliveryRunner {
  public:
   DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, UserLeases& leases,
                  std::shared_ptr<grpc::Channel> settings, std::shared_ptr<grpc::Channel> storage,
-                 MetricsRegistry& metrics, RunnerOptions options);
+                 std::shared_ptr<grpc::Channel> relay, MetricsRegistry& metrics,
+                 RunnerOptions options);
 
   // Evaluates the claimed user and ends the claim. Never throws.
   void Run(const DeliverySchedule::Claim& claim);
@@ -56,6 +60,7 @@ class DeliveryRunner {
   bool ReadUser(Attempt& attempt);
   void NotifySubscription(Attempt& attempt, const dims::v1::Subscription& subscription);
   void SendNotificationMessage(Attempt& attempt, const dims::v1::Binding& client);
+  void PushMessages(Attempt& attempt, const dims::v1::Binding& client);
   // Records a failed step; a transient one, where `retry` allows, schedules another attempt.
   void Fail(Attempt& attempt, const grpc::Status& status, const dims::v1::ErrorDetail& detail,
             bool retry = true);
@@ -68,6 +73,7 @@ class DeliveryRunner {
   std::unique_ptr<dims::v1::Storage::Stub> storage_;
   StubsByAddress<dims::v1::EdgeControl> edges_;
   RunnerOptions options_;
+  Pusher pusher_;
   prometheus::Family<prometheus::Counter>& evaluations_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Counter& lease_busy_;

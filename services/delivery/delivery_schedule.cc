@@ -27,6 +27,16 @@ else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1
 )lua";
 
+// KEYS: due. ARGV: aor, claim end (ms), new claim end (ms). 1: extended; 2: extended, and a
+// trigger had made the user due meanwhile (a lower score); 0: not this claim any more.
+constexpr const char* kExtend = R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+if tonumber(score) < tonumber(ARGV[2]) then return 2 end
+return 1
+)lua";
+
 // KEYS: the user's record. Removes the trigger fields ("t:<reason>") and returns them, then
 // what remains of the record (HGETALL).
 constexpr const char* kTake = R"lua(
@@ -125,7 +135,19 @@ std::vector<DeliverySchedule::Claim> DeliverySchedule::ClaimDue(Clock::time_poin
   return claims;
 }
 
+bool DeliverySchedule::Extend(Claim& claim) {
+  int64_t until = Ms(Clock::now() + options_.claim_visibility);
+  auto reply = redis_.Command({"EVAL", kExtend, "1", kDueKey, claim.aor,
+                               std::to_string(claim.until_ms), std::to_string(until)});
+  ThrowOnError(reply, "extending the claim of " + claim.aor);
+  if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) return false;
+  claim.until_ms = until;
+  if (reply->integer == 2) claim.triggered = true;
+  return true;
+}
+
 void DeliverySchedule::Finish(const Claim& claim, std::optional<Clock::time_point> again) {
+  if (claim.triggered && (!again || *again > Clock::now())) again = Clock::now();
   auto reply =
       redis_.Command({"EVAL", kFinish, "1", kDueKey, claim.aor, std::to_string(claim.until_ms),
                       again ? std::to_string(Ms(*again)) : std::string()});

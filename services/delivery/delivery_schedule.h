@@ -52,9 +52,17 @@ class DeliverySchedule {
   struct Claim {
     std::string aor;
     int64_t until_ms = 0;  // the claim's score: finishing checks it is still the claim's
+    // A trigger came while the claim was extended (Extend): finishing makes the user due now.
+    bool triggered = false;
   };
   // Up to `count` users due by `now`, each claimed for the visibility period. Throws RedisError.
   std::vector<Claim> ClaimDue(Clock::time_point now, int count);
+
+  // Keeps a long evaluation (a push) claimed for another visibility period from now. A trigger
+  // that came meanwhile is remembered in the claim (the user is due again when it finishes).
+  // False when the claim is no longer this one (it lapsed and another replica took the user).
+  // Throws RedisError.
+  bool Extend(Claim& claim);
 
   // Ends a claim. Without `again`, the user leaves the schedule, unless a trigger came meanwhile
   // (then it stays due). With `again` (a retry, or another replica holds the user's lease), the

@@ -13,37 +13,54 @@
 
 int main(int argc, char** argv) {
   namespace validate = dims::validate;
-  auto host = dims::ServiceHost::Create(
-      {.name = "delivery",
-       .description = "delivery decisions and runs; public Messaging API",
-       .default_grpc_port = 50054,
-       .default_metrics_port = 9104,
-       .options =
-           {
-               dims::RedisOption("event bus, delivery schedule and per-user delivery locks"),
-               dims::PeerOption("settings", "settings", 50052),
-               dims::PeerOption("storage", "storage", 50053),
-               dims::PeerOption("relay", "msrp-relay", 50055),
-               {"event-stream", dims::kEventStream, "Redis stream of the event bus",
-                validate::NonEmpty()},
-               {"notify-by-message", "unsubscribed",
-                "who gets a notification MESSAGE about new deferred messages (seed 000): never, "
-                "unsubscribed (users without a message-summary subscription) or always",
-                validate::OneOf({"never", "unsubscribed", "always"})},
-               {"notification-message-entries", "5",
-                "per-message blocks in a notification MESSAGE (the counts cover all)",
-                validate::IntInRange(0, 50)},
-               {"notify-summary-entries", "50", "per-message blocks in a message-summary NOTIFY",
-                validate::IntInRange(0, 100)},
-               {"concurrent-users", "16", "users evaluated at once by this instance",
-                validate::IntInRange(1, 1024)},
-               {"lease-ms", "30000", "per-user lease; renewed before every step",
-                validate::IntInRange(1000, 600000)},
-               {"claim-idle-ms", "30000",
-                "a bus event pending this long at a consumer is taken over by another",
-                validate::IntInRange(1000, 3600000)},
-           }},
-      argc, argv);
+  auto
+      host =
+          dims::ServiceHost::Create(
+              {.name = "delivery",
+               .description = "delivery decisions and runs; public Messaging API",
+               .default_grpc_port = 50054,
+               .default_metrics_port = 9104,
+               .options =
+                   {
+                       dims::RedisOption(
+                           "event bus, delivery schedule and per-user delivery locks"),
+                       dims::PeerOption("settings", "settings", 50052),
+                       dims::PeerOption("storage", "storage", 50053),
+                       dims::PeerOption("relay", "msrp-relay", 50055),
+                       {"event-stream", dims::kEventStream, "Redis stream of the event bus",
+                        validate::NonEmpty()},
+                       {"notify-by-message", "unsubscribed",
+                        "who gets a notification MESSAGE about new deferred messages (seed 000): "
+                        "never, "
+                        "unsubscribed (users without a message-summary subscription) or always",
+                        validate::OneOf({"never", "unsubscribed", "always"})},
+                       {"notification-message-entries", "5",
+                        "per-message blocks in a notification MESSAGE (the counts cover all)",
+                        validate::IntInRange(0, 50)},
+                       {"notify-summary-entries", "50",
+                        "per-message blocks in a message-summary NOTIFY",
+                        validate::IntInRange(0, 100)},
+                       {"concurrent-users", "16", "users evaluated at once by this instance",
+                        validate::IntInRange(1, 1024)},
+                       {"lease-ms", "30000", "per-user lease; renewed before every step",
+                        validate::IntInRange(1000, 600000)},
+                       {"push-window", "1",
+                        "MSRP SENDs of a push awaiting the client's answer at once; with 1, a "
+                        "broken "
+                        "session can leave at most one message delivered but not confirmed (sent "
+                        "again)",
+                        validate::IntInRange(1, 64)},
+                       {"push-invite-timeout-ms", "40000",
+                        "how long a push INVITE may wait for the client's final answer",
+                        validate::IntInRange(1000, 300000)},
+                       {"push-max-seconds", "600",
+                        "the longest a push may run (then the rest waits)",
+                        validate::IntInRange(10, 86400)},
+                       {"claim-idle-ms", "30000",
+                        "a bus event pending this long at a consumer is taken over by another",
+                        validate::IntInRange(1000, 3600000)},
+                   }},
+              argc, argv);
   const auto& config = host->config();
   const int concurrent = static_cast<int>(config.GetInt("concurrent-users"));
   auto redis = host->ConnectRedis(concurrent + 6);
@@ -56,13 +73,18 @@ int main(int argc, char** argv) {
   dims::delivery::DeliverySchedule schedule(*redis, {.claim_visibility = 2 * lease_ms});
   std::string by_message = config.Get("notify-by-message");
   dims::delivery::DeliveryRunner runner(
-      *redis, schedule, leases, settings, storage, host->metrics(),
+      *redis, schedule, leases, settings, storage, relay, host->metrics(),
       {.instance_id = host->instance_id(),
        .by_message = by_message == "never"    ? dims::delivery::MessageNotification::kNever
                      : by_message == "always" ? dims::delivery::MessageNotification::kAlways
                                               : dims::delivery::MessageNotification::kUnsubscribed,
        .summary_entries = static_cast<int>(config.GetInt("notify-summary-entries")),
-       .message_entries = static_cast<int>(config.GetInt("notification-message-entries"))});
+       .message_entries = static_cast<int>(config.GetInt("notification-message-entries")),
+       .push = {
+           .invite_timeout = std::chrono::milliseconds(config.GetInt("push-invite-timeout-ms")),
+           .max_duration = std::chrono::seconds(config.GetInt("push-max-seconds")),
+           .window = static_cast<uint32_t>(config.GetInt("push-window")),
+           .keep_alive_every = lease_ms / 3}});
   dims::delivery::DeliveryDispatcher dispatcher(*redis, schedule, runner, host->metrics(),
                                                 concurrent);
   dims::delivery::EventConsumer events(

@@ -50,4 +50,18 @@ std::optional<Trigger> TriggerFor(const v1::BusEvent& event) {
   return Trigger{*normalized, reason};
 }
 
+bool MayStartPush(const std::vector<v1::TriggerReason>& pending, bool push_backing_off) {
+  if (pending.empty() || push_backing_off) return true;
+  for (auto reason : pending) {
+    switch (reason) {
+      case v1::TRIGGER_REASON_REGISTERED:
+      case v1::TRIGGER_REASON_STORE_CHANGED:
+        break;
+      default:
+        return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace dims::delivery

@@ -67,5 +67,18 @@ TEST(TriggerFor, RefreshesRemovalsAndUnusableEventsCallForNothing) {
   EXPECT_FALSE(TriggerFor(v1::BusEvent()));
 }
 
+TEST(MayStartPushTest, ARegistrationOrAStoreChangeAloneStartsNoPush) {
+  EXPECT_TRUE(MayStartPush({}, false));  // a retry
+  EXPECT_FALSE(MayStartPush({v1::TRIGGER_REASON_REGISTERED}, false));
+  EXPECT_FALSE(
+      MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED, v1::TRIGGER_REASON_REGISTERED}, false));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED}, true));  // a push backing off
+  EXPECT_TRUE(
+      MayStartPush({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_SETTINGS_PUBLISHED}, false));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_MESSAGE_STORED}, false));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_SETTINGS_UPDATED}, false));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_OPERATOR}, false));
+}
+
 }  // namespace
 }  // namespace dims::delivery

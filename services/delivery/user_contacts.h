@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "notification_plan.h"
+#include "delivery_plan.h"
 #include "redis_pool.h"
 
 namespace dims::delivery {

@@ -250,9 +250,10 @@ grpc::ServerUnaryReactor* EdgeControlService::StartPushSession(
   if (auto refusal = TakeHeaders(request->headers(), kPushFields, &out.headers)) {
     return Refuse(context, reactor, *refusal);
   }
-  // The public identity when DIMS has no contact; the registered contact when it has one
-  // (DIMS as registrar reaches the client itself).
-  out.request_uri = contact.empty() ? aor : contact;
+  // The Request-URI is the public identity (seed 004). DIMS as registrar reaches the client
+  // itself, at its registered contact; otherwise the core routes by the public identity.
+  out.request_uri = aor;
+  out.next_hop = contact;
   out.from = request->from().empty() ? options_.default_from : request->from();
   out.to = "<" + aor + ">";
   out.contact = options_.push_contact;

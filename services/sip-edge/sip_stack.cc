@@ -73,6 +73,15 @@ std::string HeaderLines(const std::vector<std::pair<std::string, std::string>>& 
   return lines;
 }
 
+// A Route header value that sends a request to `uri` as a loose-routing hop: "<uri;lr>", with
+// the lr parameter before any URI headers.
+std::string LooseRoute(const std::string& uri) {
+  size_t headers = uri.find('?');
+  std::string base = uri.substr(0, headers);
+  if (base.find(";lr") == std::string::npos) base += ";lr";
+  return "<" + base + (headers == std::string::npos ? "" : uri.substr(headers)) + ">";
+}
+
 std::string DateNow() {
   char buf[64];
   msg_date_e(buf, sizeof buf, sip_now());
@@ -471,8 +480,10 @@ struct SipStack::Loop {
     }
     nua_handle_t* nh = nua_handle(nua, nullptr, TAG_END());
     std::string extra = HeaderLines(m.headers);
+    std::string route = m.next_hop.empty() ? std::string() : LooseRoute(m.next_hop);
     nua_invite(nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_FROM_STR(m.from.c_str()),
-               SIPTAG_TO_STR(m.to.c_str()), SIPTAG_CONTACT_STR(m.contact.c_str()),
+               TAG_IF(!route.empty(), SIPTAG_ROUTE_STR(route.c_str())), SIPTAG_TO_STR(m.to.c_str()),
+               SIPTAG_CONTACT_STR(m.contact.c_str()),
                SIPTAG_ACCEPT_CONTACT_STR(m.accept_contact.c_str()),
                // The methods of the push dialog (seed 004), not every method the edge serves.
                SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, UPDATE"),

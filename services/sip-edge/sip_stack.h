@@ -123,6 +123,9 @@ struct SentAnswer {
 // The INVITE of a push session (seeds 002/004): DIMS offers an MSRP session to the IM client.
 struct OutgoingInvite {
   std::string request_uri;
+  // Where the INVITE goes when not to the Request-URI: a registered contact, sent as a loose
+  // Route (RFC 3261 16.12) so that the Request-URI stays the public identity (seed 004).
+  std::string next_hop;
   std::string from;
   std::string to;
   std::string contact;  // the IM Session Identity of DIMS, with +g.oma.sip-im and automata

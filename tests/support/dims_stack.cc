@@ -14,6 +14,7 @@ using namespace std::chrono_literals;
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(128 << 20);  // large-mode messages, as the services take
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 

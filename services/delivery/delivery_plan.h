@@ -1,6 +1,7 @@
-// What a user should be told about their deferred store, decided from what delivery read about
-// them (DESIGN flow 4; seeds 000, 002, 004): a message-summary NOTIFY on each live
-// subscription, a notification MESSAGE to the IM client, or nothing. Plain rules, without I/O.
+// What delivery does for a user, decided from what it read about them (DESIGN flows 4 and 5;
+// seeds 000, 001, 002, 004): push the deferred messages over an MSRP session to the IM client,
+// a message-summary NOTIFY on each live subscription, a notification MESSAGE to the IM client,
+// or nothing. Plain rules, without I/O.
 #pragma once
 
 #include <chrono>
@@ -28,9 +29,12 @@ struct UserView {
   std::vector<dims::v1::Subscription> subscriptions;  // live ones
   // The store version of the last notification MESSAGE that got a 2xx (0: none).
   uint64_t message_notified_version = 0;
+  // Whether what started this evaluation may start a push (MayStartPush): seed 002 pushes on
+  // a settings publication, not on a registration alone.
+  bool push_triggered = false;
 };
 
-struct NotificationPlan {
+struct DeliveryPlan {
   dims::v1::DeliveryAction action = dims::v1::DELIVERY_ACTION_NONE;
   std::string reason;  // for operators, e.g. "1 subscription"
   // NOTIFY each with the summary. The edge holding a subscription skips a version it has
@@ -38,13 +42,15 @@ struct NotificationPlan {
   std::vector<dims::v1::Subscription> notify;
   // Send the notification MESSAGE to this client (its edge_address is set).
   std::optional<dims::v1::Binding> message_to;
+  // Push the deferred messages to this client (its edge_address is set).
+  std::optional<dims::v1::Binding> push_to;
 };
 
 // Whether the user can be told anything at all: a live subscription, or an IM client that a
 // notification MESSAGE can reach. When not, the settings and the store need not be read.
 bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now);
 
-NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clock::time_point now,
-                                   MessageNotification by_message);
+DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_point now,
+                          MessageNotification by_message);
 
 }  // namespace dims::delivery

@@ -1,4 +1,4 @@
-#include "notification_plan.h"
+#include "delivery_plan.h"
 
 #include "user_records.h"
 
@@ -25,11 +25,23 @@ bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now) 
   return !user.subscriptions.empty() || ReachableImClient(user, now).has_value();
 }
 
-NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clock::time_point now,
-                                   MessageNotification by_message) {
-  NotificationPlan plan;
+DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_point now,
+                          MessageNotification by_message) {
+  DeliveryPlan plan;
   // Subscribers asked to follow the store, whatever else happens (RFC 3842, RFC 6665).
   plan.notify = user.subscriptions;
+  auto client = ReachableImClient(user, now);
+  const uint32_t stored = user.summary.new_count() + user.summary.old_count();
+
+  if (client && user.settings.offline_delivery_active() && stored > 0 && user.push_triggered) {
+    plan.push_to = client;
+    plan.action = v1::DELIVERY_ACTION_PUSH;
+    plan.reason = Count(stored, "deferred message", "deferred messages") + ", push";
+    if (!plan.notify.empty()) {
+      plan.reason += " and " + Count(plan.notify.size(), "subscription", "subscriptions");
+    }
+    return plan;
+  }
 
   std::string why_no_message;
   bool wants_message = by_message == MessageNotification::kAlways ||
@@ -37,11 +49,12 @@ NotificationPlan PlanNotifications(const UserView& user, std::chrono::system_clo
   if (!wants_message) {
     why_no_message =
         by_message == MessageNotification::kNever ? "notification MESSAGE disabled" : "";
-  } else if (auto client = ReachableImClient(user, now); !client) {
+  } else if (!client) {
     why_no_message = "no registered IM client";
   } else if (user.settings.offline_delivery_active()) {
-    // The messages themselves are to be pushed (seed 002), not announced.
-    why_no_message = "offline delivery active";
+    // The messages themselves are to be pushed (seed 002), not announced; the push waits for
+    // a trigger that may start it.
+    why_no_message = stored == 0 ? "store empty" : "offline delivery active, push not triggered";
   } else if (user.summary.new_count() == 0) {
     why_no_message = "nothing new";
   } else if (user.summary.version() <= user.message_notified_version) {

@@ -1,4 +1,4 @@
-#include "notification_plan.h"
+#include "delivery_plan.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@ namespace {
 namespace v1 = dims::v1;
 using namespace std::chrono_literals;
 
-class NotificationPlanTest : public ::testing::Test {
+class DeliveryPlanTest : public ::testing::Test {
  protected:
   std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
 
@@ -40,12 +40,12 @@ class NotificationPlanTest : public ::testing::Test {
   UserView user_;
 };
 
-TEST_F(NotificationPlanTest, EverySubscriptionIsNotifiedAndItsSubscriberNeedsNoMessage) {
+TEST_F(DeliveryPlanTest, EverySubscriptionIsNotifiedAndItsSubscriberNeedsNoMessage) {
   AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
   AddSubscription("s1");
   AddSubscription("s2");
   NewMessages(2, 9);
-  auto plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  auto plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY);
   ASSERT_EQ(plan.notify.size(), 2u);
   EXPECT_EQ(plan.notify[0].subscription_id(), "s1");
@@ -54,16 +54,16 @@ TEST_F(NotificationPlanTest, EverySubscriptionIsNotifiedAndItsSubscriberNeedsNoM
 
   // Also an empty store is notified: the subscriber sees the messages go (RFC 3842).
   NewMessages(0, 10);
-  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY);
   EXPECT_EQ(plan.notify.size(), 2u);
 }
 
-TEST_F(NotificationPlanTest, AnUnsubscribedImClientIsToldOnceByMessageAtItsBestBinding) {
+TEST_F(DeliveryPlanTest, AnUnsubscribedImClientIsToldOnceByMessageAtItsBestBinding) {
   AddBinding("sip:alice@192.0.2.1:5060", 0.5f, v1::REGISTRATION_MODE_REGISTRAR);
   AddBinding("sip:alice@192.0.2.2:5060", 0.9f, v1::REGISTRATION_MODE_REGISTRAR);
   NewMessages(1, 4);
-  auto plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  auto plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
   ASSERT_TRUE(plan.message_to);
   EXPECT_EQ(plan.message_to->contact_uri(), "sip:alice@192.0.2.2:5060");
@@ -71,28 +71,28 @@ TEST_F(NotificationPlanTest, AnUnsubscribedImClientIsToldOnceByMessageAtItsBestB
 
   // Told at version 4 already: the same state is not announced again.
   user_.message_notified_version = 4;
-  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_FALSE(plan.message_to);
   EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NONE);
   EXPECT_EQ(plan.reason, "no subscription; already told");
 
   // A newer message is.
   NewMessages(2, 5);
-  EXPECT_TRUE(PlanNotifications(user_, now_, MessageNotification::kUnsubscribed).message_to);
+  EXPECT_TRUE(PlanDelivery(user_, now_, MessageNotification::kUnsubscribed).message_to);
 }
 
-TEST_F(NotificationPlanTest, NoMessageWithoutSomethingNewOrAClientToTellOrWhenPushIsDue) {
+TEST_F(DeliveryPlanTest, NoMessageWithoutSomethingNewOrAClientToTellOrWhenPushIsDue) {
   NewMessages(0, 3);
   AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
-  auto plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  auto plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_FALSE(plan.message_to);
   EXPECT_EQ(plan.reason, "no subscription; nothing new");
 
   NewMessages(1, 4);
   user_.settings.set_offline_delivery_active(true);
-  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_FALSE(plan.message_to);
-  EXPECT_EQ(plan.reason, "no subscription; offline delivery active");
+  EXPECT_EQ(plan.reason, "no subscription; offline delivery active, push not triggered");
 
   user_.settings.set_offline_delivery_active(false);
   user_.registration.clear_bindings();
@@ -100,28 +100,68 @@ TEST_F(NotificationPlanTest, NoMessageWithoutSomethingNewOrAClientToTellOrWhenPu
   AddBinding("sip:alice@192.0.2.3:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR, /*im=*/false);
   auto* expired = AddBinding("sip:alice@192.0.2.4:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
   ToTimestamp(now_ - 1s, expired->mutable_expires_at());
-  plan = PlanNotifications(user_, now_, MessageNotification::kUnsubscribed);
+  plan = PlanDelivery(user_, now_, MessageNotification::kUnsubscribed);
   EXPECT_FALSE(plan.message_to);
   EXPECT_EQ(plan.reason, "no subscription; no registered IM client");
 }
 
-TEST_F(NotificationPlanTest, TheDeploymentChoosesWhoGetsANotificationMessage) {
+TEST_F(DeliveryPlanTest, TheDeploymentChoosesWhoGetsANotificationMessage) {
   AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
   NewMessages(1, 2);
-  auto plan = PlanNotifications(user_, now_, MessageNotification::kNever);
+  auto plan = PlanDelivery(user_, now_, MessageNotification::kNever);
   EXPECT_FALSE(plan.message_to);
   EXPECT_EQ(plan.reason, "no subscription; notification MESSAGE disabled");
 
   AddSubscription("s1");
-  EXPECT_FALSE(PlanNotifications(user_, now_, MessageNotification::kUnsubscribed).message_to);
-  plan = PlanNotifications(user_, now_, MessageNotification::kAlways);
+  EXPECT_FALSE(PlanDelivery(user_, now_, MessageNotification::kUnsubscribed).message_to);
+  plan = PlanDelivery(user_, now_, MessageNotification::kAlways);
   EXPECT_TRUE(plan.message_to);
   EXPECT_EQ(plan.notify.size(), 1u);
   EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
   EXPECT_EQ(plan.reason, "1 new message, notification MESSAGE and 1 subscription");
 }
 
-TEST_F(NotificationPlanTest, OnlyAUserWithASubscriptionOrAReachableImClientCanBeTold) {
+TEST_F(DeliveryPlanTest, PushNeedsAnImClientOfflineDeliveryMessagesAndAPushTrigger) {
+  AddBinding("sip:alice@192.0.2.1:5060", 0.5f, v1::REGISTRATION_MODE_REGISTRAR);
+  AddBinding("sip:alice@192.0.2.2:5060", 0.9f, v1::REGISTRATION_MODE_REGISTRAR);
+  AddSubscription("s1");
+  NewMessages(2, 7);
+  user_.summary.set_old_count(1);
+  user_.settings.set_offline_delivery_active(true);
+  user_.push_triggered = true;
+  auto plan = PlanDelivery(user_, now_, MessageNotification::kAlways);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_PUSH);
+  ASSERT_TRUE(plan.push_to);
+  EXPECT_EQ(plan.push_to->contact_uri(), "sip:alice@192.0.2.2:5060");
+  EXPECT_FALSE(plan.message_to);      // the messages themselves go, not an announcement
+  EXPECT_EQ(plan.notify.size(), 1u);  // the subscriber still follows the store
+  EXPECT_EQ(plan.reason, "3 deferred messages, push and 1 subscription");
+
+  // A registration alone (seed 002) or our own deliveries emptying the store start none.
+  user_.push_triggered = false;
+  plan = PlanDelivery(user_, now_, MessageNotification::kAlways);
+  EXPECT_FALSE(plan.push_to);
+  EXPECT_FALSE(plan.message_to);
+  EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY);
+
+  user_.push_triggered = true;
+  NewMessages(0, 8);
+  user_.summary.set_old_count(0);
+  EXPECT_FALSE(PlanDelivery(user_, now_, MessageNotification::kAlways).push_to);
+
+  NewMessages(1, 9);
+  user_.settings.set_offline_delivery_active(false);  // then it is told instead
+  plan = PlanDelivery(user_, now_, MessageNotification::kAlways);
+  EXPECT_FALSE(plan.push_to);
+  EXPECT_TRUE(plan.message_to);
+
+  user_.settings.set_offline_delivery_active(true);
+  user_.registration.clear_bindings();
+  AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_THIRD_PARTY);
+  EXPECT_FALSE(PlanDelivery(user_, now_, MessageNotification::kAlways).push_to);
+}
+
+TEST_F(DeliveryPlanTest, OnlyAUserWithASubscriptionOrAReachableImClientCanBeTold) {
   EXPECT_FALSE(CanBeTold(user_, now_));
   AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_THIRD_PARTY);
   EXPECT_FALSE(CanBeTold(user_, now_));
@@ -135,7 +175,7 @@ TEST_F(NotificationPlanTest, OnlyAUserWithASubscriptionOrAReachableImClientCanBe
   EXPECT_TRUE(CanBeTold(user_, now_));
   // Someone who cannot be told is told why, without the store being read.
   user_.subscriptions.clear();
-  EXPECT_EQ(PlanNotifications(user_, now_, MessageNotification::kUnsubscribed).reason,
+  EXPECT_EQ(PlanDelivery(user_, now_, MessageNotification::kUnsubscribed).reason,
             "no subscription; no registered IM client");
 }
 
