@@ -47,6 +47,7 @@
 #include "bench_support.h"
 #include "dims_stack.h"
 #include "msrp_test_peer.h"
+#include "push_client.h"
 #include "sofia_agent.h"
 #include "test_servers.h"
 
@@ -353,16 +354,8 @@ Outcome RunDims(const Flags& flags) {
   agent.OnRequest([&](const IncomingSipRequest& in) -> SofiaAgent::Answer {
     if (in.method == "MESSAGE") return {.status = 200, .phrase = "OK"};  // a notification
     if (in.method != "INVITE") return {};
-    std::string user = in.request_uri.substr(4, in.request_uri.find('@') - 4);
     try {
-      return {.status = 200,
-              .phrase = "OK",
-              .content_type = "application/sdp",
-              .body = peer.AnswerSdp(in.body, user, "passive"),
-              .contact = "<" + agent.ContactUri(user, SipTransport::kUdp) + ">;+g.oma.sip-im",
-              .headers = {{"Allow", "INVITE, ACK, BYE, CANCEL, MESSAGE"},
-                          {"Supported", "timer"},
-                          {"Server", "IM-client/OMA1.0 push_bench"}}};
+      return AcceptPushInvite(agent, peer, in);
     } catch (const std::invalid_argument& e) {
       std::fprintf(stderr, "DIMS: push INVITE without an MSRP offer: %s\n", e.what());
       return {.status = 488, .phrase = "Not Acceptable Here"};

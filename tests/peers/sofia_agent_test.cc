@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "msrp_test_peer.h"
+#include "push_client.h"
 #include "test_servers.h"
 
 namespace dims::testing {
@@ -18,27 +19,6 @@ namespace {
 using namespace std::chrono_literals;
 
 SofiaAgent::Options Towards(int port) { return {.next_hop = "127.0.0.1:" + std::to_string(port)}; }
-
-// "sip:alice@127.0.0.1:5060;transport=udp" -> "alice"
-std::string UserOf(const std::string& uri) {
-  auto colon = uri.find(':');
-  return uri.substr(colon + 1, uri.find('@') - colon - 1);
-}
-
-// A client's answer to a push INVITE: 200 with the MSRP peer's SDP answer and the fields an
-// OMA IM client sends.
-SofiaAgent::Answer AcceptPush(const SofiaAgent& agent, const MsrpTestPeer& peer,
-                              const IncomingSipRequest& invite) {
-  std::string user = UserOf(invite.request_uri);
-  return {.status = 200,
-          .phrase = "OK",
-          .content_type = "application/sdp",
-          .body = peer.AnswerSdp(invite.body, user, "passive"),
-          .contact = "<" + agent.ContactUri(user, SipTransport::kUdp) + ">;+g.oma.sip-im",
-          .headers = {{"Allow", "INVITE, ACK, BYE, CANCEL, MESSAGE"},
-                      {"Supported", "timer"},
-                      {"Server", "IM-client/OMA1.0 dims-test-agent"}}};
-}
 
 // sipp as the UAC of tests/peers/sipp/<scenario>.xml towards `port`, one call.
 std::unique_ptr<Process> StartSipp(const TempDir& dir, const std::string& scenario, int port) {
@@ -63,7 +43,7 @@ TEST(SofiaAgentTest, AnInviteIsAnswered200WithBodyAndFieldsAndTheClientHangsUp) 
   TempDir dir;
   MsrpTestPeer peer;
   SofiaAgent agent(Towards(FreePort()));
-  agent.OnRequest([&](const IncomingSipRequest& in) { return AcceptPush(agent, peer, in); });
+  agent.OnRequest([&](const IncomingSipRequest& in) { return AcceptPushInvite(agent, peer, in); });
   auto sipp = StartSipp(dir, "invite_client_hangs_up", agent.port());
   ASSERT_TRUE(agent.WaitForReceived("ACK", 1, 20s)) << Report(dir);
   auto invites = agent.received("INVITE");
@@ -88,7 +68,7 @@ TEST(SofiaAgentTest, ByeFromTheOtherSideIsRecordedAndAnswered200) {
   TempDir dir;
   MsrpTestPeer peer;
   SofiaAgent agent(Towards(FreePort()));
-  agent.OnRequest([&](const IncomingSipRequest& in) { return AcceptPush(agent, peer, in); });
+  agent.OnRequest([&](const IncomingSipRequest& in) { return AcceptPushInvite(agent, peer, in); });
   auto sipp = StartSipp(dir, "invite_dims_hangs_up", agent.port());
   EXPECT_TRUE(Passed(*sipp)) << Report(dir);  // sipp checks the 200 to its BYE
   ASSERT_TRUE(agent.WaitForReceived("BYE", 1, 5s));
@@ -160,7 +140,7 @@ TEST(SofiaAgentTest, OneAgentRegistersManyAorsEachWithAContactOfItsOwnUser) {
                                     std::to_string(users.port()) + ";transport=udp>;+g.oma.sip-im"),
               std::string::npos)
         << registers[n].raw;
-    EXPECT_EQ(UserOf(messages[n].request_uri), user);
+    EXPECT_EQ(UserPartOf(messages[n].request_uri), user);
     EXPECT_EQ(messages[n].body, "for " + user);
   }
 }
