@@ -12,6 +12,7 @@
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/url.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <future>
@@ -58,6 +59,33 @@ std::string UserOf(const std::string& aor) {
   return at == std::string::npos ? "" : aor.substr(colon + 1, at - colon - 1);
 }
 
+// What the agent records of a request that reached it.
+IncomingSipRequest Incoming(nua_t* nua, sip_t const* sip) {
+  IncomingSipRequest in;
+  if (sip && sip->sip_request) {
+    in.method = sip->sip_request->rq_method_name;
+    char uri[1024];
+    url_e(uri, sizeof uri, sip->sip_request->rq_url);
+    in.request_uri = uri;
+  }
+  if (sip) {
+    in.from = FieldValue(sip->sip_from);
+    in.to = FieldValue(sip->sip_to);
+    if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
+    if (sip->sip_cseq) in.cseq = sip->sip_cseq->cs_seq;
+    if (sip->sip_content_type && sip->sip_content_type->c_type) {
+      in.content_type = sip->sip_content_type->c_type;
+    }
+    if (sip->sip_payload) in.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+  }
+  in.raw = MessageText(nua_current_request(nua));
+  return in;
+}
+
+nua_hmagic_t* MagicOf(uint64_t id) {
+  return reinterpret_cast<nua_hmagic_t*>(static_cast<uintptr_t>(id));
+}
+
 SipResponse NoAnswer(std::string why) {
   SipResponse r;
   r.phrase = std::move(why);
@@ -83,6 +111,9 @@ struct SofiaAgent::Loop {
   };
   std::map<uint64_t, Pending> pending;  // by the id carried as handle magic
   uint64_t next_id = 1;
+  // INVITEs the agent accepted, by Call-ID, until their dialog ends; each handle carries an id
+  // of `next_id` as its magic, so that the answer to SendBye's BYE finds its Pending.
+  std::map<std::string, nua_handle_t*> dialogs;
 
   void Send(const SipRequest& r, std::shared_ptr<std::promise<SipResponse>> done) {
     if (stopping) {
@@ -112,8 +143,7 @@ struct SofiaAgent::Loop {
     if (!r.body.empty()) add(SIPTAG_PAYLOAD_STR(r.body.c_str()));
     add(TAG_END());
 
-    nua_handle_t* nh =
-        nua_handle(nua, reinterpret_cast<nua_hmagic_t*>(static_cast<uintptr_t>(id)), TAG_END());
+    nua_handle_t* nh = nua_handle(nua, MagicOf(id), TAG_END());
     if (!nh) {
       done->set_value(NoAnswer("nua_handle failed"));
       return;
@@ -123,12 +153,54 @@ struct SofiaAgent::Loop {
     nua_method(nh, TAG_NEXT(tags.data()));
   }
 
+  void SendBye(const std::string& call_id, std::shared_ptr<std::promise<SipResponse>> done) {
+    auto dialog = dialogs.find(call_id);
+    if (stopping || dialog == dialogs.end()) {
+      done->set_value(NoAnswer("no dialog with Call-ID " + call_id));
+      return;
+    }
+    nua_handle_t* nh = dialog->second;
+    pending[reinterpret_cast<uintptr_t>(nua_handle_magic(nh))] = {nh, std::move(done)};
+    nua_bye(nh, TAG_END());
+  }
+
   // The caller gave up waiting: drop the transaction.
   void Forget(uint64_t id) {
     auto it = pending.find(id);
     if (it == pending.end()) return;
-    nua_handle_destroy(it->second.handle);
+    Destroy(it->second.handle);
     pending.erase(it);
+  }
+
+  // Destroys a handle the agent owns, and the dialog it held.
+  void Destroy(nua_handle_t* nh) {
+    std::erase_if(dialogs, [&](const auto& dialog) { return dialog.second == nh; });
+    nua_handle_destroy(nh);
+  }
+
+  void Record(IncomingSipRequest in) {
+    {
+      std::lock_guard lock(owner->mu_);
+      owner->received_.push_back(std::move(in));
+    }
+    owner->received_cv_.notify_all();
+  }
+
+  // A request of a dialog the stack answered itself (ACK, BYE); a dialog that ended is let go.
+  void OnDialogEvent(nua_event_t event, nua_handle_t* nh, sip_t const* sip, tagi_t* tags) {
+    if (event == nua_i_ack || event == nua_i_bye) {
+      Record(Incoming(nua, sip));
+      return;
+    }
+    int state = nua_callstate_init;
+    tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+    if (state != nua_callstate_terminated) return;
+    for (const auto& [call_id, handle] : dialogs) {
+      if (handle == nh) {
+        Destroy(nh);
+        return;
+      }
+    }
   }
 
   void OnAnswer(int status, char const* phrase, nua_handle_t* nh, nua_hmagic_t* hmagic,
@@ -160,32 +232,15 @@ struct SofiaAgent::Loop {
     }
     it->second.done->set_value(std::move(r));
     pending.erase(it);
-    nua_handle_destroy(nh);
+    Destroy(nh);
   }
 
   void OnIncoming(int status, nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip) {
-    IncomingSipRequest in;
-    if (sip && sip->sip_request) {
-      in.method = sip->sip_request->rq_method_name;
-      char uri[1024];
-      url_e(uri, sizeof uri, sip->sip_request->rq_url);
-      in.request_uri = uri;
-    }
-    if (sip) {
-      in.from = FieldValue(sip->sip_from);
-      in.to = FieldValue(sip->sip_to);
-      if (sip->sip_call_id) in.call_id = sip->sip_call_id->i_id;
-      if (sip->sip_cseq) in.cseq = sip->sip_cseq->cs_seq;
-      if (sip->sip_content_type && sip->sip_content_type->c_type) {
-        in.content_type = sip->sip_content_type->c_type;
-      }
-      if (sip->sip_payload) in.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-    }
-    in.raw = MessageText(nua_current_request(nua));
+    IncomingSipRequest in = Incoming(nua, sip);
+    Record(in);
     RequestHook hook;
     {
       std::lock_guard lock(owner->mu_);
-      owner->received_.push_back(in);
       hook = owner->hook_;
     }
     SofiaAgent::Answer answer = hook ? hook(in) : SofiaAgent::Answer{};
@@ -194,11 +249,29 @@ struct SofiaAgent::Loop {
       unanswered.push_back(nh);  // destroying the handle would make the stack answer 500
       return;
     }
-    if (status < 200) {
-      phrases.push_back(answer.phrase);
-      nua_respond(nh, answer.status, phrases.back().c_str(), NUTAG_WITH_THIS(nua), TAG_END());
+    if (status < 200) Respond(nh, answer);
+    if (in.method == "INVITE" && status < 200 && answer.status >= 200 && answer.status < 300) {
+      nua_handle_bind(nh, MagicOf(next_id++));
+      dialogs[in.call_id] = nh;
+      return;
     }
     if (!hmagic) nua_handle_destroy(nh);  // made by the stack for this request alone
+  }
+
+  void Respond(nua_handle_t* nh, const SofiaAgent::Answer& answer) {
+    phrases.push_back(answer.phrase);
+    std::string extra;
+    for (const auto& [name, value] : answer.headers) extra += name + ": " + value + "\r\n";
+    std::vector<tagi_t> tags;
+    auto add = [&](tag_type_t tag, tag_value_t value) { tags.push_back({tag, value}); };
+    add(NUTAG_WITH_THIS(nua));
+    if (!answer.contact.empty()) add(SIPTAG_CONTACT_STR(answer.contact.c_str()));
+    if (!extra.empty()) add(SIPTAG_HEADER_STR(extra.c_str()));
+    if (!answer.content_type.empty()) add(SIPTAG_CONTENT_TYPE_STR(answer.content_type.c_str()));
+    if (!answer.body.empty()) add(SIPTAG_PAYLOAD_STR(answer.body.c_str()));
+    add(TAG_END());
+    // nua copies the tag list (and the strings it points to) before returning.
+    nua_respond(nh, answer.status, phrases.back().c_str(), TAG_NEXT(tags.data()));
   }
 
   void BeginShutdown() {
@@ -210,6 +283,8 @@ struct SofiaAgent::Loop {
     pending.clear();
     for (nua_handle_t* nh : unanswered) nua_handle_destroy(nh);
     unanswered.clear();
+    // nua_shutdown ends the dialogs still up (BYE) and frees their handles.
+    dialogs.clear();
     nua_shutdown(nua);
     // nua_shutdown answers within its own timers; the guard only keeps a broken stack from
     // hanging the test.
@@ -226,12 +301,18 @@ struct SofiaAgent::Loop {
 namespace {
 
 void OnEvent(nua_event_t event, int status, char const* phrase, nua_t*, nua_magic_t* magic,
-             nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip, tagi_t*) noexcept {
+             nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip, tagi_t* tags) noexcept {
   auto* loop = reinterpret_cast<SofiaAgent::Loop*>(magic);
   try {
     switch (event) {
       case nua_r_method:
+      case nua_r_bye:
         loop->OnAnswer(status, phrase, nh, hmagic, sip);
+        break;
+      case nua_i_ack:
+      case nua_i_bye:
+      case nua_i_state:
+        loop->OnDialogEvent(event, nh, sip, tags);
         break;
       case nua_i_invite:
       case nua_i_message:
@@ -324,8 +405,10 @@ void SofiaAgent::Run() {
         NUTAG_USER_AGENT(options_.user_agent.c_str()),
         // No automatic retry (423, Retry-After, redirect): the test sees the answer itself.
         NUTAG_RETRY_COUNT(0),
-        // MESSAGE reaches us unanswered (the stack would say 200 itself).
-        NUTAG_APPL_METHOD("MESSAGE"), NUTAG_MEDIA_ENABLE(0), TAG_END());
+        // MESSAGE reaches us unanswered (the stack would say 200 itself), and so does
+        // REGISTER, for a test agent in the registrar's place (the stack would say 405).
+        NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("REGISTER"), NUTAG_ALLOW("REGISTER"),
+        NUTAG_MEDIA_ENABLE(0), TAG_END());
   }
   {
     std::lock_guard lock(mu_);
@@ -360,11 +443,18 @@ bool SofiaAgent::Post(std::function<void()> task) {
 }
 
 SipResponse SofiaAgent::SendRequest(const SipRequest& request, std::chrono::milliseconds timeout) {
+  return Await([this, request](auto done) { loop_->Send(request, done); }, timeout);
+}
+
+SipResponse SofiaAgent::SendBye(const std::string& call_id, std::chrono::milliseconds timeout) {
+  return Await([this, call_id](auto done) { loop_->SendBye(call_id, done); }, timeout);
+}
+
+SipResponse SofiaAgent::Await(std::function<void(std::shared_ptr<std::promise<SipResponse>>)> start,
+                              std::chrono::milliseconds timeout) {
   auto done = std::make_shared<std::promise<SipResponse>>();
   auto answer = done->get_future();
-  if (!Post([this, request, done] { loop_->Send(request, done); })) {
-    return NoAnswer("agent stopped");
-  }
+  if (!Post([start, done] { start(done); })) return NoAnswer("agent stopped");
   if (answer.wait_for(timeout) != std::future_status::ready) {
     // Forget the transaction; an answer arriving later finds nobody waiting.
     Post([this, done] {
@@ -426,6 +516,25 @@ void SofiaAgent::OnRequest(RequestHook hook) {
 std::vector<IncomingSipRequest> SofiaAgent::received() const {
   std::lock_guard lock(mu_);
   return received_;
+}
+
+std::vector<IncomingSipRequest> SofiaAgent::received(const std::string& method) const {
+  std::lock_guard lock(mu_);
+  std::vector<IncomingSipRequest> out;
+  for (const auto& in : received_) {
+    if (in.method == method) out.push_back(in);
+  }
+  return out;
+}
+
+bool SofiaAgent::WaitForReceived(const std::string& method, size_t n,
+                                 std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return received_cv_.wait_for(lock, timeout, [&] {
+    return std::count_if(received_.begin(), received_.end(), [&](const auto& in) {
+             return in.method == method;
+           }) >= static_cast<long>(n);
+  });
 }
 
 }  // namespace dims::testing

@@ -13,6 +13,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -56,7 +58,8 @@ struct SipRequest {
   SipTransport transport = SipTransport::kUdp;
 };
 
-// A request that reached the agent (MESSAGE, INVITE, NOTIFY, ...).
+// A request that reached the agent (MESSAGE, INVITE, NOTIFY, ..., and the ACK and BYE of a
+// dialog it accepted).
 struct IncomingSipRequest {
   std::string method;
   std::string request_uri;
@@ -100,13 +103,20 @@ class SofiaAgent {
 
   // The agent's answer to an incoming request that the stack left to it (MESSAGE, INVITE,
   // NOTIFY, ...). Status 0: no answer at all, as a client that hangs (the stack cleans up when
-  // the agent stops).
+  // the agent stops). An INVITE answered 2xx makes a dialog the agent keeps: the stack takes
+  // its ACK, answers a BYE 200 itself, and SendBye ends it from this side.
   struct Answer {
     int status = 501;
     std::string phrase = "Not Implemented";
+    std::string content_type;  // with body, e.g. "application/sdp"
+    std::string body;
+    std::string contact;  // the Contact field value; empty: the stack's own
+    // Any other fields, name and value: Allow, Supported, Server, Require, ...
+    std::vector<std::pair<std::string, std::string>> headers;
   };
-  // Runs on the agent's loop thread for every incoming request, after the agent recorded it,
-  // and chooses the answer. Without a hook the agent answers 501.
+  // Runs on the agent's loop thread for every incoming request but ACK and BYE (which the
+  // stack answers), after the agent recorded it, and chooses the answer. Without a hook the
+  // agent answers 501.
   using RequestHook = std::function<Answer(const IncomingSipRequest&)>;
 
   // Binds 127.0.0.1 on a free port (UDP and TCP) and starts the loop; throws when it cannot.
@@ -124,6 +134,11 @@ class SofiaAgent {
                       std::chrono::milliseconds timeout = kDefaultTimeout);
   SipResponse SendRequest(const SipRequest& request,
                           std::chrono::milliseconds timeout = kDefaultTimeout);
+  // Ends the dialog of the INVITE with this Call-ID that the agent accepted (the client hangs
+  // up): sends BYE and waits for its final answer. Status 0 with a phrase saying why when
+  // there is no such dialog (never accepted, or ended already).
+  SipResponse SendBye(const std::string& call_id,
+                      std::chrono::milliseconds timeout = kDefaultTimeout);
 
   // Shuts the stack down (bounded) and joins the loop thread; also done by the destructor.
   void Stop();
@@ -134,12 +149,20 @@ class SofiaAgent {
 
   void OnRequest(RequestHook hook);
   std::vector<IncomingSipRequest> received() const;
+  // The received requests of one method ("INVITE", "ACK", "BYE", ...).
+  std::vector<IncomingSipRequest> received(const std::string& method) const;
+  // Waits until `n` requests of `method` were received; false when `timeout` passed first.
+  bool WaitForReceived(const std::string& method, size_t n, std::chrono::milliseconds timeout);
 
   struct Loop;  // loop-thread state; public for the C callbacks
 
  private:
   bool Start();
   void Run();
+  // Any thread: hands `start` a promise on the loop thread and waits for its answer, at most
+  // `timeout` (then forgets the transaction).
+  SipResponse Await(std::function<void(std::shared_ptr<std::promise<SipResponse>>)> start,
+                    std::chrono::milliseconds timeout);
   // Any thread: runs `task` on the loop thread. False once the loop has ended.
   bool Post(std::function<void()> task);
 
@@ -148,6 +171,7 @@ class SofiaAgent {
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable started_cv_;
+  std::condition_variable received_cv_;
   bool started_ = false;
   Loop* loop_ = nullptr;  // set while the loop runs, under mu_
   RequestHook hook_;

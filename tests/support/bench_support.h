@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "test_servers.h"
 
 namespace dims::testing {
 
@@ -61,6 +64,38 @@ SippLoadResult RunSippLoad(const SippLoad& load);
 // Milliseconds for a table, or "<N" when the measurement cannot tell apart values under
 // `resolution_ms` (sipp's tick_ms; 1 for a histogram whose first bucket ends at 1 ms).
 std::string FormatMs(double ms, double resolution_ms);
+
+// Kamailio with msilo as a benchmark's baseline: a PostgreSQL of its own in `dir` with the
+// silo table from Kamailio's SQL (kamailio-postgres-modules), and Kamailio in the foreground
+// with `config` (tests/bench/msilo/*.cfg: DBURL, and SELF its own SIP URI, defined on the
+// command line), listening on 127.0.0.1 over UDP, with 1 GB of shared memory. Throws when either
+// does not start; stops Kamailio by its PID (SIGTERM, which stops its children) on destruction.
+class MsiloServer {
+ public:
+  MsiloServer(const std::filesystem::path& dir, const std::string& config);
+  ~MsiloServer();
+  MsiloServer(const MsiloServer&) = delete;
+  MsiloServer& operator=(const MsiloServer&) = delete;
+
+  int sip_port() const { return sip_port_; }
+  const std::string& dsn() const { return dsn_; }
+  long SiloRows();
+  // False, with the log's tail on stderr, when Kamailio died.
+  bool Running();
+  std::string LogTail(int lines) const { return kamailio_->LogTail(lines); }
+
+ private:
+  void CreateDatabase();
+  void Stop();
+
+  PostgresServer postgres_;
+  int sip_port_;
+  std::string dsn_;
+  std::unique_ptr<Process> kamailio_;
+};
+
+// Rows of `table` in the database at `dsn`.
+long CountTableRows(const std::string& dsn, const std::string& table);
 
 // Runs `bench_main`; an exception ends the benchmark with its message and exit code 1.
 int RunBenchmark(const char* name, int (*bench_main)(int, char**), int argc, char** argv);
