@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,7 +27,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <pqxx/pqxx>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,8 +43,6 @@ namespace fs = std::filesystem;
 constexpr int kRecvTimeoutMs = 5000;  // sipp gives a message up after this
 constexpr int kRecipients = 1000;     // offline-0 ... offline-999
 constexpr double kTargetP99Ms = 20;   // DIMS at 80% of its sustained rate
-constexpr char kKamailio[] = "/usr/sbin/kamailio";
-constexpr char kKamailioSql[] = "/usr/share/kamailio/postgres";  // kamailio-postgres-modules
 
 struct Flags {
   double seconds = 5;
@@ -68,12 +64,6 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
         }}});
   if (flags->rates.empty()) flags->rates = {1000, 2000, 3000, 3500, 4000, 5000, 6000, 7000};
   return ok;
-}
-
-long CountRows(const std::string& dsn, const std::string& table) {
-  pqxx::connection c(dsn);
-  pqxx::nontransaction tx(c);
-  return tx.exec("SELECT count(*) FROM " + table)[0][0].as<long>();
 }
 
 // A SIP server under test: where it listens, and how many messages its store holds.
@@ -99,86 +89,18 @@ class System {
   }
 };
 
-// Kamailio with msilo (tests/bench/msilo/kamailio.cfg) on a PostgreSQL of its own, in the
-// foreground, with its pid file and runtime folder in `dir`.
+// Kamailio with msilo (tests/bench/msilo/kamailio.cfg: m_store, then 202) as the baseline.
 class Msilo : public System {
  public:
-  explicit Msilo(const fs::path& dir) : postgres_(dir), sip_port_(FreePort()) {
-    postgres_.Start();
-    dsn_ = "host=127.0.0.1 port=" + std::to_string(postgres_.port()) +
-           " dbname=msilo user=dims connect_timeout=2";
-    CreateDatabase();
-    fs::path home = dir / "kamailio";
-    fs::create_directories(home / "run");
-    std::string db_url = "postgres://dims@127.0.0.1:" + std::to_string(postgres_.port()) + "/msilo";
-    kamailio_ = std::make_unique<Process>(Process::Options{
-        .program = kKamailio,
-        .args = {"-f", DIMS_MSILO_CONFIG, "-DD", "-E", "-l",
-                 "udp:127.0.0.1:" + std::to_string(sip_port_), "-P",
-                 (home / "kamailio.pid").string(), "-Y", (home / "run").string(), "-w",
-                 home.string(),
-                 // A transaction stays in shared memory 5 s after its answer (tm's wait
-                 // timer), some 13 KB: the default 64 MB holds about 5,000 and refuses
-                 // MESSAGEs beyond 1,000 per second; 1 GB holds 16,000 per second.
-                 "-m", "1024", "-A", "DBURL=\"" + db_url + "\""},
-        .log = home / "kamailio.log",
-    });
-    // The pid file comes after the configuration was read and before the modules start
-    // (msilo checks its table then); the warm-up step waits for the rest.
-    if (!WaitFor([&] { return fs::exists(home / "kamailio.pid") || !kamailio_->running(); }, 30s) ||
-        !kamailio_->running()) {
-      std::string log = kamailio_->LogTail(30);
-      Stop();
-      throw std::runtime_error("kamailio did not start:\n" + log);
-    }
-  }
-
-  ~Msilo() override { Stop(); }
+  explicit Msilo(const fs::path& dir) : server_(dir, DIMS_MSILO_CONFIG) {}
 
   const char* name() const override { return "msilo"; }
-  int sip_port() const override { return sip_port_; }
-  long StoredRows() override { return CountRows(dsn_, "silo"); }
-  bool Running() override {
-    if (kamailio_->running()) return true;
-    std::cerr << "kamailio died:\n" << kamailio_->LogTail(40) << "\n";
-    return false;
-  }
+  int sip_port() const override { return server_.sip_port(); }
+  long StoredRows() override { return server_.SiloRows(); }
+  bool Running() override { return server_.Running(); }
 
  private:
-  // The msilo database, with the tables and the version rows Kamailio's own SQL creates
-  // (msilo refuses to start without the silo version row).
-  void CreateDatabase() {
-    std::string admin = "host=127.0.0.1 port=" + std::to_string(postgres_.port()) +
-                        " dbname=postgres user=dims connect_timeout=2";
-    {
-      pqxx::connection c(admin);
-      pqxx::nontransaction tx(c);
-      tx.exec("CREATE DATABASE msilo");
-    }
-    pqxx::connection c(dsn_);
-    pqxx::work tx(c);
-    for (const char* file : {"standard-create.sql", "msilo-create.sql"}) {
-      std::string sql = ReadFile(fs::path(kKamailioSql) / file);
-      if (sql.empty()) {
-        throw std::runtime_error(std::string(kKamailioSql) + "/" + file +
-                                 " is missing: install kamailio-postgres-modules "
-                                 "(deploy/install-deps.sh)");
-      }
-      tx.exec(sql);
-    }
-    tx.commit();
-  }
-
-  // Kamailio's main process stops its children on SIGTERM; a SIGKILL would leave them.
-  void Stop() {
-    kamailio_->Signal(SIGTERM);
-    kamailio_->Wait(15s);
-  }
-
-  PostgresServer postgres_;
-  int sip_port_;
-  std::string dsn_;
-  std::unique_ptr<Process> kamailio_;
+  MsiloServer server_;
 };
 
 // The whole DIMS set, logging at info (debug would cost more than the work measured), without
@@ -201,7 +123,7 @@ class Dims : public System {
 
   const char* name() const override { return "DIMS"; }
   int sip_port() const override { return stack_.sip_port(); }
-  long StoredRows() override { return CountRows(stack_.postgres().dsn(), "deferred_messages"); }
+  long StoredRows() override { return CountTableRows(stack_.postgres().dsn(), "deferred_messages"); }
   bool Running() override {
     bool running = true;
     for (const auto& service : stack_.service_names()) {

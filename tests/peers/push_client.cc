@@ -11,12 +11,13 @@ std::string UserPartOf(const std::string& uri) {
 }
 
 SofiaAgent::Answer AcceptPushInvite(const SofiaAgent& agent, const MsrpTestPeer& peer,
-                                    const IncomingSipRequest& invite) {
+                                    const IncomingSipRequest& invite,
+                                    const std::string& session_id) {
   std::string user = UserPartOf(invite.request_uri);
   return {.status = 200,
           .phrase = "OK",
           .content_type = "application/sdp",
-          .body = peer.AnswerSdp(invite.body, user, "passive"),
+          .body = peer.AnswerSdp(invite.body, session_id.empty() ? user : session_id, "passive"),
           .contact = "<" + agent.ContactUri(user, SipTransport::kUdp) + ">;+g.oma.sip-im",
           .headers = {{"Allow", "INVITE, ACK, BYE, CANCEL, MESSAGE"},
                       {"Supported", "timer"},

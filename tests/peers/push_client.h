@@ -15,8 +15,10 @@ std::string UserPartOf(const std::string& uri);
 // 200 OK to a push INVITE: the peer's SDP answer (a=setup:passive, the peer's path for the
 // user the Request-URI names, so that each user has an MSRP session of its own), and the
 // fields an OMA IM client sends: Contact with +g.oma.sip-im, Allow, Supported, Server.
-// Throws std::invalid_argument when the INVITE carries no MSRP offer.
+// `session_id` names the peer's session instead (e.g. one per INVITE). Throws
+// std::invalid_argument when the INVITE carries no MSRP offer.
 SofiaAgent::Answer AcceptPushInvite(const SofiaAgent& agent, const MsrpTestPeer& peer,
-                                    const IncomingSipRequest& invite);
+                                    const IncomingSipRequest& invite,
+                                    const std::string& session_id = "");
 
 }  // namespace dims::testing
