@@ -121,6 +121,8 @@ void DimsStack::StartService(const std::string& name,
       {"DIMS_DELIVERY_ADDR", endpoints_.at("delivery").grpc_address()},
       {"DIMS_RELAY_ADDR", endpoints_.at("msrp-relay").grpc_address()},
       {"DIMS_SIP_LISTEN", "127.0.0.1:" + std::to_string(sip_port_)},
+      // The relay's MSRP socket: a free port, never the fixed default (its URIs carry it).
+      {"DIMS_MSRP_LISTEN", "127.0.0.1:0"},
       {"DIMS_INSTANCE_ID", name},
   };
   for (const auto& [k, v] : extra_env) env[k] = v;
