@@ -150,9 +150,10 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   const bool push_backing_off = a.previous.state &&
                                 a.previous.state->phase() == v1::DELIVERY_PHASE_BACKING_OFF &&
                                 a.previous.state->decision() == v1::DELIVERY_ACTION_PUSH;
-  a.user.push_triggered = MayStartPush(triggers, push_backing_off);
+  const bool push_triggered = MayStartPush(triggers, push_backing_off);
 
   if (ReadUser(a)) {
+    a.user.push_triggered = push_triggered;
     a.plan = PlanDelivery(a.user, Clock::now(), options_.by_message);
     a.record.set_action(a.plan.action);
     for (const auto& subscription : a.plan.notify) {

@@ -1,7 +1,4 @@
 // dims-msrp-relay: the MSRP (RFC 4975) endpoint that carries push and large-message sessions.
-#include <grpcpp/impl/server_builder_plugin.h>
-
-#include <climits>
 #include <memory>
 #include <vector>
 
@@ -12,31 +9,6 @@
 #include "relay_service.h"
 #include "service_host.h"
 #include "session_registry.h"
-
-namespace {
-
-// common.proto "Sizes": large-mode content travels in single messages, so the server takes
-// messages up to the large-message limit plus 64 KiB. ServiceHost owns the server builder;
-// a builder plugin is the hook gRPC offers to set the limit from here.
-long g_max_receive_bytes = 0;
-
-class MaxReceivePlugin : public grpc::ServerBuilderPlugin {
- public:
-  std::string name() override { return "dims_max_receive"; }
-  void InitServer(grpc::ServerInitializer*) override {}
-  void Finish(grpc::ServerInitializer*) override {}
-  void ChangeArguments(const std::string&, void*) override {}
-  void UpdateChannelArguments(grpc::ChannelArguments* args) override {
-    args->SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                 static_cast<int>(std::min<long>(g_max_receive_bytes, INT_MAX)));
-  }
-};
-
-std::unique_ptr<grpc::ServerBuilderPlugin> CreateMaxReceivePlugin() {
-  return std::make_unique<MaxReceivePlugin>();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   namespace validate = dims::validate;
@@ -68,17 +40,11 @@ int main(int argc, char** argv) {
              validate::IntInRange(10, 600000)},
             {"chunk-bytes", "65536", "largest SEND chunk body",
              validate::IntInRange(1024, 1 << 20)},
-            {"large-message-max-bytes", "10485760",
-             "largest large-mode message content; the gRPC server takes messages up to this "
-             "plus 64 KiB",
-             validate::IntInRange(1024, 1L << 30)},
             {"push-encapsulation", "message/sip",
              "Content-Type of the part that carries a pager-mode message",
              validate::OneOf({"message/sip", "message/sipfrag"})}}},
       argc, argv);
   const auto& config = host->config();
-  g_max_receive_bytes = config.GetInt("large-message-max-bytes") + 64 * 1024;
-  grpc::ServerBuilder::InternalAddPluginFactory(&CreateMaxReceivePlugin);
   auto storage = host->ConnectPeer("storage", "storage");  // large message mode (later)
 
   dims::relay::RelayMetrics metrics(host->metrics());

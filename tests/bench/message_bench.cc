@@ -123,7 +123,9 @@ class Dims : public System {
 
   const char* name() const override { return "DIMS"; }
   int sip_port() const override { return stack_.sip_port(); }
-  long StoredRows() override { return CountTableRows(stack_.postgres().dsn(), "deferred_messages"); }
+  long StoredRows() override {
+    return CountTableRows(stack_.postgres().dsn(), "deferred_messages");
+  }
   bool Running() override {
     bool running = true;
     for (const auto& service : stack_.service_names()) {
