@@ -47,8 +47,12 @@ class ImClient {
     agent_.OnRequest([this](const IncomingSipRequest& in) { return Answer(in); });
   }
 
-  // The status the next INVITEs get; 200 answers with the SDP of a new peer session.
-  void AnswerInvitesWith(int status) { invite_status_ = status; }
+  // The status INVITEs get from the `from`-th on (counted from the first); 200 answers with the
+  // SDP of a new peer session. Earlier ones are answered 200.
+  void AnswerInvitesWith(int status, int from = 1) {
+    invite_status_from_ = from;
+    invite_status_ = status;
+  }
   // Behaviour of the sessions made from now on.
   void SessionBehaviour(MsrpTestPeer::Behaviour behaviour) {
     std::lock_guard lock(mu_);
@@ -97,9 +101,10 @@ class ImClient {
     // goes unread).
     if (in.method == "MESSAGE") return {.status = 480, .phrase = "Temporarily Unavailable"};
     if (in.method != "INVITE") return {};
-    int status = invite_status_;
+    int invite = ++invites_;
+    int status = invite >= invite_status_from_ ? invite_status_.load() : 200;
     if (status != 200) return {.status = status, .phrase = "Not Now"};
-    std::string session = user_ + "-" + std::to_string(++invites_);
+    std::string session = user_ + "-" + std::to_string(invite);
     SofiaAgent::Answer answer;
     try {
       answer = AcceptPushInvite(agent_, msrp_, in, session);
@@ -116,6 +121,7 @@ class ImClient {
   MsrpTestPeer msrp_;
   SofiaAgent agent_;
   std::atomic<int> invite_status_{200};
+  std::atomic<int> invite_status_from_{1};
   std::atomic<int> invites_{0};
   mutable std::mutex mu_;
   MsrpTestPeer::Behaviour behaviour_;
@@ -291,12 +297,6 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   EXPECT_TRUE(WaitFor([&] { return StoredCount(alice.Aor()) == 0; }, 20s)) << Logs();
   EXPECT_TRUE(alice.agent().WaitForReceived("BYE", 1, 20s)) << Logs();
   EXPECT_FALSE(alice.agent().received("ACK").empty());
-  ASSERT_TRUE(WaitFor(
-      [&] { return State(alice.Aor()).last_attempt().action() == v1::DELIVERY_ACTION_PUSH; }, 10s));
-  auto state = State(alice.Aor());
-  EXPECT_EQ(state.last_attempt().outcome(), v1::ATTEMPT_OUTCOME_SUCCEEDED)
-      << state.ShortDebugString();
-  EXPECT_EQ(state.last_attempt().messages_delivered(), 50u);
   EXPECT_EQ(DeliveryCount("dims_delivery_push_messages_total", {{"outcome", "delivered"}}), 50);
   EXPECT_EQ(DeliveryCount("dims_delivery_push_sessions_total", {{"result", "completed"}}), 1);
   // Nothing more was pushed after the store emptied.
@@ -371,15 +371,19 @@ TEST_F(PushDeliveryTest, AConnectionDroppedAfterTenMessagesLeavesExactlyTheRestS
   // The first session ends its connection after ten messages; later INVITEs wait (480) until
   // the test has looked at the store.
   alice.SessionBehaviour({.close_after_messages = 10});
+  alice.AnswerInvitesWith(480, /*from=*/2);
   ASSERT_EQ(alice.Publish(true), 200);
   ASSERT_TRUE(WaitFor([&] { return alice.sessions().size() == 1; }, 20s)) << Logs();
-  alice.AnswerInvitesWith(480);
   alice.SessionBehaviour({});
+  // The push ends interrupted with ten confirmed (counted by the metrics: the user's recorded
+  // state moves on with the evaluations that follow).
   ASSERT_TRUE(WaitFor(
-      [&] { return State(alice.Aor()).last_attempt().outcome() == v1::ATTEMPT_OUTCOME_PARTIAL; },
+      [&] {
+        return DeliveryCount("dims_delivery_push_sessions_total", {{"result", "interrupted"}}) >= 1;
+      },
       30s))
       << Logs();
-  EXPECT_EQ(State(alice.Aor()).last_attempt().messages_delivered(), 10u);
+  EXPECT_EQ(DeliveryCount("dims_delivery_push_messages_total", {{"outcome", "delivered"}}), 10);
   // Exactly the ten confirmed left the store: the first ten.
   auto left = Stored(alice.Aor());
   ASSERT_EQ(left.size(), 20u);
