@@ -1,5 +1,6 @@
 #include "delivery_runner.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
@@ -146,11 +147,17 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   a.record.set_trigger(triggers.empty() ? v1::TRIGGER_REASON_RETRY : triggers.front());
   ToTimestamp(now, a.record.mutable_started_at());
 
-  // A push that failed and is backing off is retried whatever triggers came meanwhile.
-  const bool push_backing_off = a.previous.state &&
-                                a.previous.state->phase() == v1::DELIVERY_PHASE_BACKING_OFF &&
-                                a.previous.state->decision() == v1::DELIVERY_ACTION_PUSH;
-  const bool push_triggered = MayStartPush(triggers, push_backing_off);
+  // A push recorded as running was cut off (its replica died): it is resumed. One backing off
+  // keeps to its retry time unless something that may start a push came.
+  EarlierPush earlier = EarlierPush::kNone;
+  if (a.previous.state && a.previous.state->decision() == v1::DELIVERY_ACTION_PUSH) {
+    if (a.previous.state->phase() == v1::DELIVERY_PHASE_RUNNING) {
+      earlier = EarlierPush::kInterrupted;
+    } else if (a.previous.state->phase() == v1::DELIVERY_PHASE_BACKING_OFF) {
+      earlier = EarlierPush::kBackingOff;
+    }
+  }
+  const bool push_triggered = MayStartPush(triggers, earlier);
 
   if (ReadUser(a)) {
     a.user.push_triggered = push_triggered;
@@ -189,13 +196,23 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   if (a.failed && !a.gave_up && failures >= options_.max_failures) {
     a.gave_up = true;  // enough: the next trigger tries again
   }
-  state.set_consecutive_failures(failures);
   state.set_phase(v1::DELIVERY_PHASE_IDLE);
   if (a.failed && !a.gave_up) {
     a.again = Clock::now() + NextDelay(failures);
     state.set_phase(v1::DELIVERY_PHASE_BACKING_OFF);
     ToTimestamp(*a.again, state.mutable_next_retry_at());
+  } else if (earlier == EarlierPush::kBackingOff && !failed && !a.plan.push_to &&
+             a.user.settings.offline_delivery_active() &&
+             a.user.summary.new_count() + a.user.summary.old_count() > 0) {
+    // This evaluation could not push (a store change came first): the push's retry stands.
+    failures = a.previous.consecutive_failures;
+    auto retry_at = FromTimestamp(a.previous.state->next_retry_at());
+    a.again = std::max(retry_at, Clock::now());
+    state.set_decision(v1::DELIVERY_ACTION_PUSH);
+    state.set_phase(v1::DELIVERY_PHASE_BACKING_OFF);
+    ToTimestamp(*a.again, state.mutable_next_retry_at());
   }
+  state.set_consecutive_failures(failures);
   if (!schedule_.WriteOutcome(leases_, a.lease, state, a.message_notified_version)) {
     a.lease_lost = true;
     return;
@@ -328,6 +345,17 @@ void DeliveryRunner::PushMessages(Attempt& a, const v1::Binding& client) {
     return;
   }
   const uint32_t stored = a.user.summary.new_count() + a.user.summary.old_count();
+  // Recorded as running, so that a replica taking the user over after this one died resumes it.
+  v1::DeliveryState running;
+  running.mutable_aor()->set_uri(a.claim.aor);
+  running.set_decision(v1::DELIVERY_ACTION_PUSH);
+  running.set_decision_reason(a.plan.reason);
+  running.set_phase(v1::DELIVERY_PHASE_RUNNING);
+  *running.mutable_last_attempt() = a.record;
+  if (!schedule_.WriteState(leases_, a.lease, running)) {
+    a.lease_lost = true;
+    return;
+  }
   PushTarget target{
       .aor = a.claim.aor, .client = client, .run_id = a.record.run_id(), .backlog = stored};
   // The push outlasts a lease and a claim: both are renewed while it runs.

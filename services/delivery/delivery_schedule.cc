@@ -201,6 +201,12 @@ bool DeliverySchedule::WriteOutcome(UserLeases& leases, const Lease& lease,
                               options_.record_ttl);
 }
 
+bool DeliverySchedule::WriteState(UserLeases& leases, const Lease& lease,
+                                  const v1::DeliveryState& state) {
+  return leases.HashSetIfHeld(lease, DeliveryRecordKey(lease.aor),
+                              {{"state", state.SerializeAsString()}}, options_.record_ttl);
+}
+
 void DeliverySchedule::ResetFailures(const std::string& aor) {
   ThrowOnError(redis_.Command({"HDEL", DeliveryRecordKey(aor), "failures"}),
                "resetting the failures of " + aor);

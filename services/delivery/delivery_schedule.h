@@ -88,6 +88,9 @@ class DeliverySchedule {
   bool WriteHolder(UserLeases& leases, const Lease& lease, const dims::v1::DeliveryLock& lock);
   bool WriteOutcome(UserLeases& leases, const Lease& lease, const dims::v1::DeliveryState& state,
                     uint64_t message_notified_version);
+  // The state alone, while the work runs (a push), so that whoever takes the user over after
+  // this holder died knows what was going on.
+  bool WriteState(UserLeases& leases, const Lease& lease, const dims::v1::DeliveryState& state);
 
   // Forgets a user's failed attempts, so that the next failure starts the backoff afresh (an
   // operator's reset_backoff). Throws RedisError.

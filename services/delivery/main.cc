@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
                        {"notify-summary-entries", "50",
                         "per-message blocks in a message-summary NOTIFY",
                         validate::IntInRange(0, 100)},
-                       {"concurrent-users", "16", "users evaluated at once by this instance",
+                       {"concurrent-users", "64", "users evaluated at once by this instance",
                         validate::IntInRange(1, 1024)},
                        {"lease-ms", "30000", "per-user lease; renewed before every step",
                         validate::IntInRange(1000, 600000)},

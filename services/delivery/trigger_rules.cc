@@ -50,8 +50,8 @@ std::optional<Trigger> TriggerFor(const v1::BusEvent& event) {
   return Trigger{*normalized, reason};
 }
 
-bool MayStartPush(const std::vector<v1::TriggerReason>& pending, bool push_backing_off) {
-  if (pending.empty() || push_backing_off) return true;
+bool MayStartPush(const std::vector<v1::TriggerReason>& pending, EarlierPush earlier) {
+  if (pending.empty() || earlier == EarlierPush::kInterrupted) return true;
   for (auto reason : pending) {
     switch (reason) {
       case v1::TRIGGER_REASON_REGISTERED:

@@ -18,10 +18,17 @@ struct Trigger {
 
 std::optional<Trigger> TriggerFor(const dims::v1::BusEvent& event);
 
+// What became of the user's previous push, as the user's record tells.
+enum class EarlierPush {
+  kNone,
+  kInterrupted,  // it was running when its replica stopped recording (died): resume it
+  kBackingOff,   // it failed and waits for its retry
+};
+
 // Whether an evaluation started by `pending` may start a push (seed 002): a settings
-// publication or update, a new message, presence, an operator, or a retry (no trigger, or an
-// earlier push backing off). A registration alone does not, nor a store change: that is often
-// the push's own deliveries, and a push that failed half-way waits for its backoff.
-bool MayStartPush(const std::vector<dims::v1::TriggerReason>& pending, bool push_backing_off);
+// publication or update, a new message, presence, an operator, a retry (no trigger), or an
+// interrupted push to resume. A registration alone does not, nor a store change: that is often
+// the push's own deliveries, and a push that failed half-way keeps to its backoff.
+bool MayStartPush(const std::vector<dims::v1::TriggerReason>& pending, EarlierPush earlier);
 
 }  // namespace dims::delivery

@@ -68,16 +68,20 @@ TEST(TriggerFor, RefreshesRemovalsAndUnusableEventsCallForNothing) {
 }
 
 TEST(MayStartPushTest, ARegistrationOrAStoreChangeAloneStartsNoPush) {
-  EXPECT_TRUE(MayStartPush({}, false));  // a retry
-  EXPECT_FALSE(MayStartPush({v1::TRIGGER_REASON_REGISTERED}, false));
+  const auto none = EarlierPush::kNone;
+  EXPECT_TRUE(MayStartPush({}, none));  // a retry
+  EXPECT_FALSE(MayStartPush({v1::TRIGGER_REASON_REGISTERED}, none));
   EXPECT_FALSE(
-      MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED, v1::TRIGGER_REASON_REGISTERED}, false));
-  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED}, true));  // a push backing off
+      MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED, v1::TRIGGER_REASON_REGISTERED}, none));
   EXPECT_TRUE(
-      MayStartPush({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_SETTINGS_PUBLISHED}, false));
-  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_MESSAGE_STORED}, false));
-  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_SETTINGS_UPDATED}, false));
-  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_OPERATOR}, false));
+      MayStartPush({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_SETTINGS_PUBLISHED}, none));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_MESSAGE_STORED}, none));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_SETTINGS_UPDATED}, none));
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_OPERATOR}, none));
+  // A push whose replica died is resumed by whatever comes; one backing off keeps its time.
+  EXPECT_TRUE(MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED}, EarlierPush::kInterrupted));
+  EXPECT_FALSE(MayStartPush({v1::TRIGGER_REASON_STORE_CHANGED}, EarlierPush::kBackingOff));
+  EXPECT_TRUE(MayStartPush({}, EarlierPush::kBackingOff));
 }
 
 }  // namespace
