@@ -168,8 +168,10 @@ in later values. Context: dict root, name, svc.
   value: {{ printf "0.0.0.0:%d" (int $svc.msrpPort) | quote }}
 - name: DIMS_STORAGE_ADDR
   value: {{ include "dims.grpcAddr" (dict "root" $root "target" "storage") | quote }}
-- name: DIMS_ADVERTISED_MSRP_HOST
+- name: DIMS_MSRP_ADVERTISED_HOST
   value: {{ $root.Values.msrp.advertisedHost | default "$(POD_IP)" | quote }}
+- name: DIMS_ADVERTISED_GRPC_ADDR
+  value: {{ printf "$(POD_IP):%d" (int $svc.grpcPort) | quote }}
 {{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
