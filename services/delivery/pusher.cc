@@ -23,9 +23,8 @@ constexpr auto kAckLinger = std::chrono::milliseconds(20);
 // goes in the next one, so the batches grow with the load.
 class Acknowledger {
  public:
-  Acknowledger(v1::Storage::Stub& storage, const PushTarget& target,
-               std::chrono::system_clock::time_point deadline)
-      : storage_(storage), target_(target), deadline_(deadline), thread_([this] { Loop(); }) {}
+  Acknowledger(v1::Storage::Stub& storage, const PushTarget& target)
+      : storage_(storage), target_(target), thread_([this] { Loop(); }) {}
   ~Acknowledger() { Close(); }
 
   void Add(std::string message_id) {
@@ -79,8 +78,9 @@ class Acknowledger {
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
       grpc::ClientContext context;
-      context.set_deadline(
-          std::min(deadline_, std::chrono::system_clock::now() + std::chrono::seconds(5)));
+      // Not bounded by the push's deadline: what the client confirmed must leave the store
+      // even when the transfer ran out of time.
+      SetDeadline(context, std::chrono::seconds(5));
       v1::StorageAckResponse response;
       status = storage_.Ack(&context, request, &response);
       if (status.ok()) {
@@ -103,7 +103,6 @@ class Acknowledger {
 
   v1::Storage::Stub& storage_;
   const PushTarget& target_;
-  std::chrono::system_clock::time_point deadline_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::vector<std::string> waiting_;
@@ -143,6 +142,7 @@ struct Pusher::Run {
   std::string sdp_offer;
   std::string dialog_id;
   std::string sdp_answer;
+  bool through_msrp_relay = false;
 
   // Calls in progress, cancelled when the keep-alive says stop.
   std::mutex mu;
@@ -329,6 +329,9 @@ bool Pusher::ConnectRelaySession(Run& run) {
   grpc::Status status = relays_.At(run.relay_address).ConnectSession(&context, request, &response);
   run.Unwatch(context);
   if (!status.ok()) return run.Fail(PushReport::Stage::kConnect, status, &context);
+  // With an MSRP relay between DIMS and the client (a path of several URIs), a 200 only says
+  // the next hop took the SEND: only the client's success REPORT confirms it (RFC 4975 7.1.2).
+  run.through_msrp_relay = response.peer_path_size() > 1;
   return true;
 }
 
@@ -345,7 +348,7 @@ void Pusher::Transfer(Run& run) {
   auto fetch = storage_->Fetch(&fetch_context, fetch_request);
   auto push = relays_.At(run.relay_address).Push(&push_context);
 
-  Acknowledger acknowledger(*storage_, run.target, run.deadline);
+  Acknowledger acknowledger(*storage_, run.target);
   std::thread results([&] {
     v1::RelayPushResponse response;
     while (push->Read(&response)) {
@@ -373,6 +376,7 @@ void Pusher::Transfer(Run& run) {
   auto* start = item.mutable_start();
   start->set_session_id(run.session_id);
   start->set_max_in_flight(options_.window);
+  start->set_request_success_report(run.through_msrp_relay);
   start->set_run_id(run.target.run_id);
   bool writing = push->Write(item);
   v1::StorageFetchResponse fetched;
@@ -406,11 +410,19 @@ void Pusher::Transfer(Run& run) {
     run.Fail(PushReport::Stage::kTransfer, fetch_status, &fetch_context);
   } else if (!acknowledger.failure().ok()) {
     run.Fail(PushReport::Stage::kTransfer, acknowledger.failure(), nullptr);
-  } else if (report.delivered < report.sent) {
+  } else if (report.delivered + report.rejected < report.sent) {
     run.Fail(PushReport::Stage::kTransfer,
              grpc::Status(grpc::StatusCode::ABORTED,
                           std::to_string(report.sent - report.delivered) + " of " +
                               std::to_string(report.sent) + " messages not confirmed"),
+             nullptr);
+  } else if (report.rejected > 0) {
+    // The client refused these for good (an MSRP error status): they stay stored, and a retry
+    // would only send them again; the next trigger does.
+    run.Fail(PushReport::Stage::kTransfer,
+             grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          std::to_string(report.rejected) + " of " + std::to_string(report.sent) +
+                              " messages refused by the client"),
              nullptr);
   }
 }

@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
             {"transaction-timeout-ms", "30000",
              "how long a SEND waits for its response (then FAILED, 408)",
              validate::IntInRange(10, 600000)},
+            {"idle-timeout-ms", "120000",
+             "a connected session without a Push stream this long is closed",
+             validate::IntInRange(1000, 3600000)},
             {"chunk-bytes", "65536", "largest SEND chunk body",
              validate::IntInRange(1024, 1 << 20)},
             {"push-encapsulation", "message/sip",
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   dims::relay::RelayMetrics metrics(host->metrics());
   dims::relay::SessionOptions session_options{
       .transaction_timeout = std::chrono::milliseconds(config.GetInt("transaction-timeout-ms")),
+      .idle_timeout = std::chrono::milliseconds(config.GetInt("idle-timeout-ms")),
       .chunk_bytes = static_cast<size_t>(config.GetInt("chunk-bytes"))};
   // The client's requests are small (bodiless SENDs, REPORTs); SENDs with content get 403.
   session_options.limits.max_body_bytes = 64 * 1024;

@@ -61,9 +61,15 @@ std::string BuildPushOffer(const PushOffer& offer) {
   std::string sdp;
   sdp.reserve(256 + offer.local_uri.size() + accept.size());
   sdp += "v=0\r\n";
-  sdp += "o=dims " + version + " " + version + " IN IP4 " + offer.advertised_host + "\r\n";
+  // RFC 4566: the address type follows the address (a bracketless IPv6 literal has colons).
+  std::string host = offer.advertised_host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string address = (host.find(':') != std::string::npos ? "IN IP6 " : "IN IP4 ") + host;
+  sdp += "o=dims " + version + " " + version + " " + address + "\r\n";
   sdp += "s=-\r\n";
-  sdp += "c=IN IP4 " + offer.advertised_host + "\r\n";
+  sdp += "c=" + address + "\r\n";
   sdp += "t=0 0\r\n";
   sdp += "m=message " + std::to_string(offer.port) + " TCP/MSRP *\r\n";
   sdp += "a=sendonly\r\n";

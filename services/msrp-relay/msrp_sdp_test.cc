@@ -43,6 +43,16 @@ TEST(PushOfferTest, HasEveryLineInOrderWithCrlf) {
             "a=setup:actpass\r\n");
 }
 
+TEST(PushOfferTest, AnIpv6HostIsAnIp6Address) {
+  std::string offer = BuildPushOffer({.advertised_host = "[2001:db8::5]",
+                                      .port = 2855,
+                                      .local_uri = "msrp://[2001:db8::5]:2855/abc;tcp",
+                                      .accept_types = {"multipart/mixed"},
+                                      .session_version = 1});
+  EXPECT_NE(offer.find("o=dims 1 1 IN IP6 2001:db8::5\r\n"), std::string::npos) << offer;
+  EXPECT_NE(offer.find("c=IN IP6 2001:db8::5\r\n"), std::string::npos) << offer;
+}
+
 TEST(SdpAnswerTest, ReadsAddressPathTypesSizeAndSetup) {
   auto result = ParseSdpAnswer(kAnswer);
   ASSERT_TRUE(result.answer) << result.detail;

@@ -77,7 +77,15 @@ void OutgoingSession::ArmReaper(EventLoop::Clock::time_point when) {
     auto self = weak.lock();
     if (!self) return;
     self->reaper_ = 0;
-    if (self->state_ == State::kConnected || self->state_ == State::kClosed) return;
+    if (self->state_ == State::kClosed) return;
+    if (self->state_ == State::kConnected) {
+      if (self->push_) return;  // a push runs: not idle; its end arms the reaper again
+      log::Info("idle push session closed", {{"session", self->id_}, {"aor", self->aor_}});
+      RelayStatus idle =
+          RelayError(StatusCode::ABORTED, "the session was idle too long", "SESSION_IDLE");
+      self->End(idle, idle);
+      return;
+    }
     log::Info("push session reaped", {{"session", self->id_}, {"aor", self->aor_}});
     if (self->answer_ && self->state_ != State::kLost) {
       self->metrics_.CountConnect(RelayConnects(self->answer_->setup) ? "active" : "passive",
@@ -127,6 +135,13 @@ void OutgoingSession::Connect(SdpAnswer answer, std::string answer_text,
     bool active = RelayConnects(answer_->setup);
     connect_response_.set_setup(active ? dims::v1::SETUP_ROLE_ACTIVE
                                        : dims::v1::SETUP_ROLE_PASSIVE);
+    if (inbound_bound_) {
+      // The client connected already (it took the active role of actpass before its answer
+      // reached us): that connection is the session's, whatever the answer says.
+      BecomeConnected();
+      done(RelayStatus{}, connect_response_);
+      return;
+    }
     if (active) {
       std::string error;
       if (!StartActiveConnect(&error)) {
@@ -136,10 +151,6 @@ void OutgoingSession::Connect(SdpAnswer answer, std::string answer_text,
         return;
       }
       state_ = State::kConnecting;
-    } else if (inbound_bound_) {
-      BecomeConnected();
-      done(RelayStatus{}, connect_response_);
-      return;
     } else {
       state_ = State::kAwaitingInbound;
     }
@@ -213,8 +224,7 @@ void OutgoingSession::SendBindingSend() {
 
 void OutgoingSession::BecomeConnected() {
   state_ = State::kConnected;
-  loop_->Cancel(reaper_);
-  reaper_ = 0;
+  ArmReaper(EventLoop::Clock::now() + options_.idle_timeout);
   metrics_.CountConnect(RelayConnects(answer_->setup) ? "active" : "passive", "connected");
   log::Info("push session connected",
             {{"session", id_},
@@ -560,6 +570,7 @@ void OutgoingSession::EndPush(const RelayStatus& status, uint32_t failed_status,
   push_->End(status);
   push_.reset();
   tracker_.reset();
+  if (state_ == State::kConnected) ArmReaper(EventLoop::Clock::now() + options_.idle_timeout);
   metrics_.push_duration.Observe(
       std::chrono::duration<double>(EventLoop::Clock::now() - push_started_).count());
 }

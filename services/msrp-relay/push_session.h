@@ -46,6 +46,9 @@ struct PreparedMessage {
 
 struct SessionOptions {
   std::chrono::milliseconds transaction_timeout{30000};
+  // A connected session without a Push stream this long is closed (its caller went away
+  // without CloseSession).
+  std::chrono::milliseconds idle_timeout{120000};
   size_t chunk_bytes = 65536;
   MsrpLimits limits;
 };

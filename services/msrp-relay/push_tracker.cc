@@ -43,9 +43,12 @@ PushTracker::Step PushTracker::OnResponse(const std::string& transaction_id, uin
   uint64_t seq = found->second;
   Open& open = messages_.at(seq);
   if (status != 200) return Finish(seq, dims::v1::PUSH_OUTCOME_REJECTED, status, comment);
-  bool final_chunk =
-      open.transactions.back() == transaction_id && open.bytes_sent == open.total_bytes;
-  if (!final_chunk) return {.known = true, .seq = seq};
+  // Chunks go out pipelined and may be answered in any order: the message is confirmed once
+  // every byte went out and every chunk's transaction got its 200.
+  open.confirmed.insert(transaction_id);
+  bool all_confirmed =
+      open.bytes_sent == open.total_bytes && open.confirmed.size() == open.transactions.size();
+  if (!all_confirmed) return {.known = true, .seq = seq};
   if (!wait_for_report_) return Finish(seq, dims::v1::PUSH_OUTCOME_DELIVERED, status, comment);
   open.final_confirmed = true;
   return {.known = true, .seq = seq, .awaiting_report = true};

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -65,6 +66,7 @@ class PushTracker {
     uint64_t total_bytes = 0;
     uint64_t bytes_sent = 0;
     std::vector<std::string> transactions;
+    std::set<std::string> confirmed;  // transactions answered 200
     bool final_confirmed = false;
   };
   Step Finish(uint64_t seq, dims::v1::PushOutcome outcome, uint32_t status,

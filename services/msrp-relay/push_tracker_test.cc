@@ -26,6 +26,26 @@ TEST(PushTrackerTest, DeliveredOnlyOnTheFinalChunksOk) {
   EXPECT_FALSE(tracker.OnResponse("t2", 200, "OK").known);
 }
 
+TEST(PushTrackerTest, AFinalChunkAnsweredFirstWaitsForTheEarlierChunks) {
+  PushTracker tracker(false);
+  tracker.Begin(1, "m1", "M1", 10);
+  tracker.ChunkSent(1, "t1", 6);
+  tracker.ChunkSent(1, "t2", 4);
+  EXPECT_FALSE(tracker.OnResponse("t2", 200, "OK").finished);
+  // An earlier chunk still open can fail the message.
+  auto step = tracker.OnResponse("t1", 400, "bad chunk");
+  ASSERT_TRUE(step.finished);
+  EXPECT_EQ(step.finished->outcome, PUSH_OUTCOME_REJECTED);
+
+  tracker.Begin(2, "m2", "M2", 10);
+  tracker.ChunkSent(2, "t3", 6);
+  tracker.ChunkSent(2, "t4", 4);
+  EXPECT_FALSE(tracker.OnResponse("t4", 200, "OK").finished);
+  auto delivered = tracker.OnResponse("t3", 200, "OK");
+  ASSERT_TRUE(delivered.finished);
+  EXPECT_EQ(delivered.finished->outcome, PUSH_OUTCOME_DELIVERED);
+}
+
 TEST(PushTrackerTest, ErrorOnAnyChunkRejects) {
   PushTracker tracker(false);
   tracker.Begin(1, "m1", "M1", 10);

@@ -129,8 +129,14 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
   }
 
   void OnCancel() override {
-    if (session_) {
-      Post([](OutgoingSession& session, PushReactor* self) { session.PushCancelled(self); });
+    std::shared_ptr<OutgoingSession> session;
+    {
+      std::lock_guard lock(mu_);
+      session = session_;
+    }
+    if (session) {
+      session->loop()->Post(
+          [session, self = shared_from_this()] { session->PushCancelled(self.get()); });
     } else {
       End(RelayStatus{.code = StatusCode::CANCELLED, .message = "cancelled by the caller"});
     }
@@ -201,7 +207,13 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
       End(UnknownSession(request_.start().session_id(), "start.session_id"));
       return;
     }
-    session_ = std::move(session);
+    {
+      // OnCancel, on another thread, reads session_; a call it has already ended is not
+      // attached to the session.
+      std::lock_guard lock(mu_);
+      if (end_ || done_) return;
+      session_ = std::move(session);
+    }
     session_->loop()->Post([session = session_, self = shared_from_this(),
                             start = request_.start()] { session->AttachPush(self, start); });
   }
@@ -226,7 +238,8 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
   PagerPartType pager_part_;
   std::shared_ptr<PushReactor> self_;  // released by OnDone
   RelayPushRequest request_;
-  // Set by the first read; read afterwards only by the gRPC reads, which are sequential.
+  // Set by the first read (under mu_, as OnCancel reads it); the gRPC reads, which are
+  // sequential, read it without the lock.
   std::shared_ptr<OutgoingSession> session_;
 
   std::mutex mu_;

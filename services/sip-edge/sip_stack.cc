@@ -15,6 +15,7 @@
 #include <sofia-sip/su_tag.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/url.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -73,12 +74,21 @@ std::string HeaderLines(const std::vector<std::pair<std::string, std::string>>& 
   return lines;
 }
 
-// A Route header value that sends a request to `uri` as a loose-routing hop: "<uri;lr>", with
-// the lr parameter before any URI headers.
-std::string LooseRoute(const std::string& uri) {
+// A Route header value that sends a request to `uri` (a registered contact, with or without
+// its angle brackets) as a loose-routing hop: "<uri;lr>", the lr parameter before any URI
+// headers, added unless the URI has it.
+std::string LooseRoute(std::string uri) {
+  if (uri.size() >= 2 && uri.front() == '<' && uri.back() == '>')
+    uri = uri.substr(1, uri.size() - 2);
   size_t headers = uri.find('?');
   std::string base = uri.substr(0, headers);
-  if (base.find(";lr") == std::string::npos) base += ";lr";
+  bool has_lr = false;
+  for (size_t at = base.find(';'); at != std::string::npos; at = base.find(';', at + 1)) {
+    size_t end = base.find_first_of(";=", at + 1);
+    std::string name = base.substr(at + 1, end == std::string::npos ? end : end - at - 1);
+    if (strcasecmp(name.c_str(), "lr") == 0) has_lr = true;
+  }
+  if (!has_lr) base += ";lr";
   return "<" + base + (headers == std::string::npos ? "" : uri.substr(headers)) + ">";
 }
 

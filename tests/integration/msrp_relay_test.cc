@@ -759,8 +759,27 @@ TEST_F(MsrpRelayTest, DrainingEndsARunningPushUnavailable) {
 
 class MsrpRelayTimeoutTest : public MsrpRelayTest {
  protected:
-  void SetUp() override { StartRelay({{"DIMS_TRANSACTION_TIMEOUT_MS", "300"}}); }
+  void SetUp() override {
+    StartRelay({{"DIMS_TRANSACTION_TIMEOUT_MS", "300"}, {"DIMS_IDLE_TIMEOUT_MS", "1000"}});
+  }
 };
+
+TEST_F(MsrpRelayTimeoutTest, AConnectedSessionNobodyPushesOnIsClosedWhenIdle) {
+  auto session = Open();
+  auto peer = ConnectRelayActive(session.session_id());
+  ASSERT_TRUE(peer);
+  // The caller went away without CloseSession: after the idle timeout the session and its
+  // connection are gone.
+  EXPECT_TRUE(peer->ClosedByRelay(10s)) << Log();
+  dims::v1::RelayCloseSessionRequest close_request;
+  close_request.set_session_id(session.session_id());
+  close_request.set_reason(dims::v1::CLOSE_REASON_CANCELLED);
+  dims::v1::RelayCloseSessionResponse closed;
+  EXPECT_EQ(CallWithDeadline(*relay_, &dims::v1::Relay::Stub::CloseSession, close_request, &closed,
+                             nullptr, nullptr, 5s)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
 
 TEST_F(MsrpRelayTimeoutTest, AnUnansweredSendFailsWith408) {
   auto session = Open();
