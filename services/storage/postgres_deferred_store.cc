@@ -541,51 +541,138 @@ std::optional<StoredMessage> PostgresDeferredStore::Get(const std::string& recip
   });
 }
 
-RemovalResult PostgresDeferredStore::Remove(const std::string& recipient,
-                                            const std::vector<std::string>& ids, bool all,
-                                            RemovalCause cause) {
+namespace {
+
+// Locks the rows of the users named and returns their counters; users without a row are left
+// out, and none is made for them. The rows are locked in the order the other batched statements
+// take them (ORDER BY the user, in the database's collation, which need not be byte order), so
+// that a batch of removals never deadlocks with a group commit of stores or with a purge. Both
+// subqueries stay what they are (ORDER BY and FOR UPDATE keep the planner from merging them
+// into a join): every plan is a loop of primary-key lookups in that order, whatever the
+// statistics say.
+constexpr const char* kLockExistingUsers =
+    "SELECT k.r, u.message_count, u.total_bytes, u.version, u.notified_version "
+    "FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) k CROSS JOIN LATERAL ("
+    " SELECT message_count, total_bytes, version, notified_version FROM user_stores"
+    " WHERE recipient_aor = k.r FOR UPDATE) u";
+
+std::map<std::string, UserRow> LockExistingUsers(pqxx::work& tx,
+                                                 const std::set<std::string>& users) {
+  tx.conn().prepare("lock_existing_users", kLockExistingUsers);
+  std::map<std::string, UserRow> rows;
+  PgArray names(PgArray::Element::kText);
+  for (const auto& user : users) names.Add(std::string_view(user));
+  for (const auto& r : tx.exec_prepared("lock_existing_users", names.Param())) {
+    rows[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>(), r[3].as<int64_t>(),
+                                    r[4].as<int64_t>()};
+  }
+  return rows;
+}
+
+// The messages a batch of removals selects, as "<user> <message id>" pairs (neither contains a
+// space) and users whose messages all go; `rows` are the users that have a store.
+struct Selection {
+  PgArray users{PgArray::Element::kText}, pairs{PgArray::Element::kText},
+      all_of{PgArray::Element::kText};
+  bool empty = true;
+};
+
+Selection Select(const std::vector<Removal>& batch, const std::map<std::string, UserRow>& rows) {
+  Selection s;
+  std::set<std::string> users, all_of;
+  for (const auto& removal : batch) {
+    if (!rows.count(removal.recipient)) continue;
+    users.insert(removal.recipient);
+    if (removal.all) all_of.insert(removal.recipient);
+    for (const auto& id : removal.ids) s.pairs.Add(removal.recipient + " " + id);
+    s.empty = false;
+  }
+  for (const auto& user : users) s.users.Add(std::string_view(user));
+  for (const auto& user : all_of) s.all_of.Add(std::string_view(user));
+  return s;
+}
+
+// Deletes what a batch selects in one statement. Not prepared: the custom plan of each call sees
+// the arrays' values, reaches the users' rows through the primary key and matches the pairs by
+// hashing.
+std::string DeleteSelected() {
+  return "DELETE FROM deferred_messages WHERE recipient_aor = ANY($1::text[]) AND "
+         "(recipient_aor = ANY($3::text[]) OR recipient_aor || ' ' || message_id = "
+         "ANY($2::text[])) RETURNING " +
+         MessageColumns(false);
+}
+
+}  // namespace
+
+std::vector<RemovalResult> PostgresDeferredStore::RemoveBatch(const std::vector<Removal>& batch) {
   return Run([&](pqxx::connection& c) {
-    RemovalResult result;
+    std::vector<RemovalResult> results(batch.size());
     pqxx::work tx(c);
-    auto locked = LockUser(tx, recipient);
-    if (!locked) {  // never stored anything: nothing to remove, and no row to make
-      result.already_gone = ids;
-      return result;
+    std::set<std::string> users;
+    for (const auto& removal : batch) users.insert(removal.recipient);
+    auto rows = LockExistingUsers(tx, users);
+    auto selection = Select(batch, rows);
+    // What the statement removed, per user and message id; each goes to the first removal (in
+    // batch order) that selects it, as if the removals had run one after the other.
+    std::map<std::string, std::map<std::string, StoredMessage>> deleted;
+    if (!selection.empty) {
+      for (const auto& r : tx.exec_params(DeleteSelected(), selection.users.Param(),
+                                          selection.pairs.Param(), selection.all_of.Param())) {
+        auto user = r[2].as<std::string>();
+        auto m = ReadMessage(r, rows.at(user).notified_version);
+        deleted[user].emplace(m.message_id, std::move(m));
+      }
     }
-    std::map<std::string, UserRow> rows{{recipient, *locked}};
-    UserRow& row = rows[recipient];
-    auto removed_rows =
-        all ? tx.exec_params("DELETE FROM deferred_messages WHERE recipient_aor = $1 RETURNING " +
-                                 MessageColumns(false),
-                             recipient)
-            : tx.exec_params(
-                  "DELETE FROM deferred_messages WHERE recipient_aor = $1 AND "
-                  "message_id = ANY($2::text[]) RETURNING " +
-                      MessageColumns(false),
-                  recipient, PgArray::Texts(ids).Param());
-    std::vector<StoredMessage> removed;
-    std::set<std::string> removed_ids;
-    for (const auto& r : removed_rows) {
-      removed.push_back(ReadMessage(r, row.notified_version));
-      removed_ids.insert(removed.back().message_id);
-      result.removed.push_back(removed.back().message_id);
-      row.messages -= 1;
-      row.bytes -= removed.back().size_bytes;
+    std::map<std::string, UserRow> changed;
+    std::string events;  // one outbox row
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Removal& removal = batch[i];
+      RemovalResult& result = results[i];
+      auto row_it = rows.find(removal.recipient);
+      if (row_it == rows.end()) {  // never stored anything: nothing to remove
+        result.already_gone = removal.ids;
+        continue;
+      }
+      UserRow& row = row_it->second;
+      auto& left = deleted[removal.recipient];
+      std::vector<StoredMessage> removed;
+      std::set<std::string> seen;  // an id given twice in one call counts once
+      for (const auto& id : removal.ids) {
+        if (!seen.insert(id).second) continue;
+        auto it = left.find(id);
+        if (it == left.end()) {
+          result.already_gone.push_back(id);
+          continue;
+        }
+        removed.push_back(std::move(it->second));
+        left.erase(it);
+      }
+      if (removal.all) {
+        for (auto& [id, m] : left) removed.push_back(std::move(m));
+        left.clear();
+        std::sort(removed.begin(), removed.end(),
+                  [](const auto& a, const auto& b) { return a.number < b.number; });
+      }
+      for (const auto& m : removed) {
+        result.removed.push_back(m.message_id);
+        row.messages -= 1;
+        row.bytes -= m.size_bytes;
+      }
+      if (!removed.empty()) {
+        row.version += 1;
+        changed[removal.recipient] = row;
+        AppendOutboxEvent(events, removal.recipient, "store_changed",
+                          events_.StoreChanged(removal.recipient, removal.cause, removed,
+                                               row.version, row.messages));
+      }
+      result.store_version = row.version;
     }
-    for (const auto& id : ids) {
-      if (!removed_ids.count(id)) result.already_gone.push_back(id);
-    }
-    if (!removed.empty()) {
-      row.version += 1;
-      SaveUsers(tx, rows);
-      std::string events;
-      AppendOutboxEvent(events, recipient, "store_changed",
-                        events_.StoreChanged(recipient, cause, removed, row.version, row.messages));
+    if (!changed.empty()) {
+      SaveUsers(tx, changed);
       InsertOutboxRow(tx, events);
     }
     tx.commit();
-    result.store_version = row.version;
-    return result;
+    return results;
   });
 }
 
