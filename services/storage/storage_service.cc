@@ -83,6 +83,24 @@ std::optional<std::string> MessageIdOrFinish(const std::string& raw,
   return id;
 }
 
+// Finishes a call whose group commit failed (true then): UNAVAILABLE when the database was
+// away, INTERNAL otherwise.
+template <typename Outcome>
+bool FinishedAsFailed(const CommitResult<Outcome>& result, const std::string& nothing_done,
+                      grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor) {
+  switch (result.status) {
+    case CommitResult<Outcome>::Status::kOk:
+      return false;
+    case CommitResult<Outcome>::Status::kUnavailable:
+      reactor->Finish(Unavailable(context, nothing_done + ": " + result.error));
+      return true;
+    case CommitResult<Outcome>::Status::kInternal:
+      break;
+  }
+  reactor->Finish(Status(StatusCode::INTERNAL, nothing_done + ": " + result.error));
+  return true;
+}
+
 // Ack and Delete answer alike.
 template <typename Response>
 void ToResponse(const RemovalResult& r, Response* response) {
@@ -190,14 +208,7 @@ grpc::ServerUnaryReactor* StorageService::Store(grpc::CallbackServerContext* con
 
   bool queued = batcher_.Submit(
       std::move(m), [context, reactor, response, limits = limits_](const StoreResult& result) {
-        if (result.status == StoreResult::Status::kUnavailable) {
-          reactor->Finish(Unavailable(context, "nothing stored: " + result.error));
-          return;
-        }
-        if (result.status == StoreResult::Status::kInternal) {
-          reactor->Finish(Status(StatusCode::INTERNAL, "nothing stored: " + result.error));
-          return;
-        }
+        if (FinishedAsFailed(result, "nothing stored", context, reactor)) return;
         const StoreOutcome& o = result.outcome;
         if (o.result == StoreOutcome::Result::kOverLimit) {
           reactor->Finish(QuotaExceeded(context, limits, o.limit));
@@ -492,20 +503,13 @@ grpc::ServerUnaryReactor* StorageService::Ack(grpc::CallbackServerContext* conte
                          "NOTHING_SELECTED", "message_ids"));
     return reactor;
   }
-  bool queued = acks_.Submit(
-      {*recipient, std::move(*ids), false, RemovalCause::kDelivered},
-      [context, reactor, response](const AckResult& result) {
-        if (result.status == AckResult::Status::kUnavailable) {
-          reactor->Finish(Unavailable(context, "nothing removed: " + result.error));
-          return;
-        }
-        if (result.status == AckResult::Status::kInternal) {
-          reactor->Finish(Status(StatusCode::INTERNAL, "nothing removed: " + result.error));
-          return;
-        }
-        ToResponse(result.outcome, response);
-        reactor->Finish(Status::OK);
-      });
+  bool queued = acks_.Submit({*recipient, std::move(*ids), false, RemovalCause::kDelivered},
+                             [context, reactor, response](const AckResult& result) {
+                               if (FinishedAsFailed(result, "nothing removed", context, reactor))
+                                 return;
+                               ToResponse(result.outcome, response);
+                               reactor->Finish(Status::OK);
+                             });
   if (!queued) reactor->Finish(Unavailable(context, "storage is overloaded; nothing removed"));
   return reactor;
 }

@@ -460,6 +460,7 @@ struct AckPhase {
   long calls = 0, errors = 0;
   std::string first_error;
   double seconds = 0, p50_ms = 0, p99_ms = 0, per_commit = 0;
+  CpuShare cpu;  // per call, in microseconds
   double per_second() const { return seconds > 0 ? static_cast<double>(calls) / seconds : 0; }
 };
 
@@ -670,7 +671,14 @@ int Main(int argc, char** argv) {
       continue;
     }
     auto [calls_before, commits_before] = instance->Committed("ack_batch_size_calls");
+    CpuMeter cpu(instance->process().pid(), postgres.pid());
     AckPhase r = RunAcks(instance->address(), tag, ids, ack_concurrency, flags.seconds);
+    CpuShare spent = cpu.Spent();
+    if (r.calls > 0) {
+      double n = static_cast<double>(r.calls) / 1e6;
+      r.cpu = {spent.client_us / n, spent.storage_us / n, spent.postgres_us / n, spent.idle_ticks,
+               spent.total_ticks};
+    }
     auto [calls_after, commits_after] = instance->Committed("ack_batch_size_calls");
     r.per_commit = commits_after > commits_before
                        ? (calls_after - calls_before) / (commits_after - commits_before)
@@ -688,6 +696,11 @@ int Main(int argc, char** argv) {
     std::printf("%18.0f | %7.2f | %7.2f | %10.1f | %20.0f | %7.2f | %7.2f | %23.2f\n",
                 b.per_second(), b.p50_ms, b.p99_ms, b.per_commit, u.per_second(), u.p50_ms,
                 u.p99_ms, u.per_second() > 0 ? b.per_second() / u.per_second() : 0);
+    std::printf(
+        "CPU microseconds per Ack, client/storage/pg: batched %.0f / %.0f / %.0f (%.0f%% "
+        "idle), unbatched %.0f / %.0f / %.0f (%.0f%% idle)\n",
+        b.cpu.client_us, b.cpu.storage_us, b.cpu.postgres_us, b.cpu.idle_percent(), u.cpu.client_us,
+        u.cpu.storage_us, u.cpu.postgres_us, u.cpu.idle_percent());
   }
   for (auto& instance : instances) {
     if (!instance->process().running()) {
