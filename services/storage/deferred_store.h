@@ -90,6 +90,14 @@ enum class RemovalCause {
   kPurged,
 };
 
+// One call's removal: the given messages of one user, or all of them.
+struct Removal {
+  std::string recipient;
+  std::vector<std::string> ids;
+  bool all = false;
+  RemovalCause cause = RemovalCause::kDelivered;
+};
+
 struct RemovalResult {
   std::vector<std::string> removed;
   std::vector<std::string> already_gone;
@@ -131,9 +139,16 @@ class DeferredStore {
                                           const std::vector<std::string>& only_ids) = 0;
   virtual std::optional<StoredMessage> Get(const std::string& recipient,
                                            const std::string& message_id, bool with_content) = 0;
-  // Removes the given messages (or all when `all`), as one change of the store.
-  virtual RemovalResult Remove(const std::string& recipient, const std::vector<std::string>& ids,
-                               bool all, RemovalCause cause) = 0;
+  // Removes the removals' messages in one transaction and returns one result per removal, in
+  // order, each what it would have been alone, had the removals run one after the other in that
+  // order: each removal is one change of its user's store (one version, one store_changed event
+  // when it removed something). Throws StoreUnavailable (nothing removed).
+  virtual std::vector<RemovalResult> RemoveBatch(const std::vector<Removal>& batch) = 0;
+  // One removal in a transaction of its own.
+  RemovalResult Remove(const std::string& recipient, const std::vector<std::string>& ids, bool all,
+                       RemovalCause cause) {
+    return RemoveBatch({Removal{recipient, ids, all, cause}}).front();
+  }
   // Removes up to `max_messages` messages whose expiry (or receipt, for kPurged) is before
   // `cutoff`, across users or for one, one transaction per call.
   virtual PurgeResult Purge(Clock::time_point cutoff, RemovalCause cause,

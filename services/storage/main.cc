@@ -4,6 +4,7 @@
 #include <atomic>
 #include <iostream>
 
+#include "ack_batcher.h"
 #include "bus_events.h"
 #include "event_relay.h"
 #include "log.h"
@@ -67,13 +68,18 @@ int main(int argc, char** argv) {
                        {"purge-interval-seconds", "60", "how often expired messages are removed",
                         validate::IntInRange(1, 86400)},
                        {"store-batching", "true",
-                        "group commit: concurrent stores share a transaction "
-                        "(false: one each)",
+                        "group commit: concurrent stores share a transaction, and so do "
+                        "concurrent acks (false: one each)",
                         validate::OneOf({"true", "false"})},
                        {"store-batch-max", "256", "most messages in one group commit",
                         validate::IntInRange(1, 10000)},
                        {"store-committers",
                         "2", "group commits in flight at once (each holds a connection)",
+                        validate::IntInRange(1, 64)},
+                       {"ack-batch-max", "256", "most Ack calls in one group commit",
+                        validate::IntInRange(1, 10000)},
+                       {"ack-committers",
+                        "1", "Ack group commits in flight at once (each holds a connection)",
                         validate::IntInRange(1, 64)},
                        dims::RedisOption("event bus"),
                    }},
@@ -121,30 +127,44 @@ int main(int argc, char** argv) {
   bool batching = config.Get("store-batching") == "true";
   int committers =
       batching ? static_cast<int>(config.GetInt("store-committers")) : std::max(1, pool_size - 2);
-  if (committers > pool_size - 1) {
-    std::cerr << "dims-storage: --store-committers must leave a connection for readers (at most "
+  int ack_committers = batching ? static_cast<int>(config.GetInt("ack-committers")) : 0;
+  if (committers + ack_committers > pool_size - 1) {
+    std::cerr << "dims-storage: --store-committers and --ack-committers together must leave a "
+                 "connection for readers (at most "
               << pool_size - 1 << " with --postgres-pool-size " << pool_size << ")\n";
     return 2;
   }
+  int reader_threads = std::max(1, pool_size - committers - ack_committers);
+  // Without batching every Ack is a transaction of its own, with as many in flight as readers
+  // (what acks had before they were batched).
+  if (!batching) ack_committers = reader_threads;
   dims::storage::StoreBatcher batcher(
       store,
       {.committers = committers,
        .max_batch = batching ? static_cast<size_t>(config.GetInt("store-batch-max")) : 1},
       host->metrics());
-  dims::WorkerPool readers("storage-readers", std::max(1, pool_size - committers), 10000);
+  dims::storage::AckBatcher acks(
+      store,
+      {.committers = ack_committers,
+       .max_batch = batching ? static_cast<size_t>(config.GetInt("ack-batch-max")) : 1},
+      host->metrics());
+  dims::WorkerPool readers("storage-readers", reader_threads, 10000);
   dims::storage::EventRelay relay(postgres, redis, host->metrics());
   batcher.OnCommit([&relay] { relay.Wake(); });
+  acks.OnCommit([&relay] { relay.Wake(); });
   dims::storage::RetentionSweeper sweeper(
       store, std::chrono::seconds(config.GetInt("purge-interval-seconds")), host->metrics());
 
-  dims::storage::StorageService storage(store, batcher, readers, limits, retention);
+  dims::storage::StorageService storage(store, batcher, acks, readers, limits, retention);
   storage.OnPurged([&sweeper](const dims::storage::PurgeResult& r) { sweeper.Record(r); });
   host->AddService(&storage, dims::v1::Storage::service_full_name());
   dims::log::Info("store configured", {{"batching", batching},
                                        {"committers", committers},
+                                       {"ack_committers", ack_committers},
                                        {"store_host", config.Get("store-host")}});
   host->OnStop([&] {
     batcher.Stop();
+    acks.Stop();
     readers.Stop();
     sweeper.Stop();
     relay.Stop();

@@ -1,6 +1,7 @@
 #include "postgres_deferred_store.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <numeric>
 #include <set>
@@ -99,25 +100,32 @@ constexpr const char* kLockUsers =
     "ON CONFLICT (recipient_aor) DO UPDATE SET version = u.version "
     "RETURNING recipient_aor, message_count, total_bytes, version, notified_version";
 
-std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::string>& users) {
-  tx.conn().prepare("lock_users", kLockUsers);
+// Runs a statement that locks the rows of `users` (given as its one array parameter) and returns
+// (user, message_count, total_bytes, version, notified_version) of each row locked.
+std::map<std::string, UserRow> LockRows(pqxx::work& tx, const std::string& name, const char* sql,
+                                        const std::set<std::string>& users) {
+  tx.conn().prepare(name, sql);
   std::map<std::string, UserRow> rows;
   PgArray names(PgArray::Element::kText);
   for (const auto& user : users) names.Add(std::string_view(user));
-  for (const auto& r : tx.exec_prepared("lock_users", names.Param())) {
+  for (const auto& r : tx.exec_prepared(name, names.Param())) {
     rows[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>(), r[3].as<int64_t>(),
                                     r[4].as<int64_t>()};
   }
   return rows;
 }
 
+std::map<std::string, UserRow> LockUsers(pqxx::work& tx, const std::set<std::string>& users) {
+  return LockRows(tx, "lock_users", kLockUsers, users);
+}
+
 // Locks one user's row and returns its counters; nothing when the user never stored anything.
 // (An equality on the primary key: every plan of it is an index lookup.)
 std::optional<UserRow> LockUser(pqxx::work& tx, const std::string& user) {
-  auto r = tx.exec_params(
-      "SELECT message_count, total_bytes, version, notified_version FROM user_stores "
-      "WHERE recipient_aor = $1 FOR UPDATE",
-      user);
+  tx.conn().prepare("lock_user",
+                    "SELECT message_count, total_bytes, version, notified_version FROM user_stores "
+                    "WHERE recipient_aor = $1 FOR UPDATE");
+  auto r = tx.exec_prepared("lock_user", user);
   if (r.empty()) return std::nullopt;
   return UserRow{r[0][0].as<int64_t>(), r[0][1].as<int64_t>(), r[0][2].as<int64_t>(),
                  r[0][3].as<int64_t>()};
@@ -507,18 +515,25 @@ std::vector<StoredMessage> PostgresDeferredStore::List(const std::string& recipi
   return Run([&](pqxx::connection& c) {
     pqxx::transaction<pqxx::isolation_level::read_committed, pqxx::readwrite_policy::read_only> tx(
         c);
-    auto user = tx.exec_params("SELECT notified_version FROM user_stores WHERE recipient_aor = $1",
-                               recipient);
+    // Prepared, since Fetch reads every page through here: planning took about half of the
+    // statement's time in PostgreSQL (0.08 of 0.18 ms for a page of 32). The plan walks one
+    // user's primary key (recipient_aor, number) in order; a generic plan made while the table
+    // was tiny could scan it instead, until the next ANALYZE, which the table's growth triggers.
+    tx.conn().prepare("notified_version",
+                      "SELECT notified_version FROM user_stores WHERE recipient_aor = $1");
+    auto user = tx.exec_prepared("notified_version", recipient);
     int64_t notified = user.empty() ? 0 : user[0][0].as<int64_t>();
-    std::string sql = "SELECT " + MessageColumns(with_content) +
-                      " FROM deferred_messages WHERE recipient_aor = $1 AND number > $2" +
-                      (kind ? " AND kind = $4::int" : " AND $4::int = $4::int") +
-                      (only_ids.empty() ? " AND cardinality($5::text[]) = 0"
-                                        : " AND message_id = ANY($5::text[])") +
-                      " ORDER BY number LIMIT $3";
+    std::string name = std::string("list_") + (with_content ? "c" : "m") + (kind ? "k" : "") +
+                       (only_ids.empty() ? "" : "i");
+    tx.conn().prepare(name, "SELECT " + MessageColumns(with_content) +
+                                " FROM deferred_messages WHERE recipient_aor = $1 AND number > $2" +
+                                (kind ? " AND kind = $4::int" : " AND $4::int = $4::int") +
+                                (only_ids.empty() ? " AND cardinality($5::text[]) = 0"
+                                                  : " AND message_id = ANY($5::text[])") +
+                                " ORDER BY number LIMIT $3");
     std::vector<StoredMessage> out;
-    for (const auto& r : tx.exec_params(sql, recipient, after_number, limit, kind,
-                                        PgArray::Texts(only_ids).Param())) {
+    for (const auto& r : tx.exec_prepared(name, recipient, after_number, limit, kind,
+                                          PgArray::Texts(only_ids).Param())) {
       out.push_back(ReadMessage(r, notified));
     }
     return out;
@@ -541,51 +556,145 @@ std::optional<StoredMessage> PostgresDeferredStore::Get(const std::string& recip
   });
 }
 
-RemovalResult PostgresDeferredStore::Remove(const std::string& recipient,
-                                            const std::vector<std::string>& ids, bool all,
-                                            RemovalCause cause) {
+namespace {
+
+// Locks the rows of the users named and returns their counters; users without a row are left
+// out, and none is made for them. The rows are locked in the order the other batched statements
+// take them (ORDER BY the user, in the database's collation, which need not be byte order), so
+// that a batch of removals never deadlocks with a group commit of stores or with a purge. Both
+// subqueries stay what they are (ORDER BY and FOR UPDATE keep the planner from merging them
+// into a join): every plan is a loop of primary-key lookups in that order, whatever the
+// statistics say.
+constexpr const char* kLockExistingUsers =
+    "SELECT k.r, u.message_count, u.total_bytes, u.version, u.notified_version "
+    "FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) k CROSS JOIN LATERAL ("
+    " SELECT message_count, total_bytes, version, notified_version FROM user_stores"
+    " WHERE recipient_aor = k.r FOR UPDATE) u";
+
+std::map<std::string, UserRow> LockExistingUsers(pqxx::work& tx,
+                                                 const std::set<std::string>& users) {
+  return LockRows(tx, "lock_existing_users", kLockExistingUsers, users);
+}
+
+// The messages a batch of removals selects: (user, number, message id) triples, the number read
+// from the id (`<number>@<host>`, FormatMessageId) so that each is one primary-key lookup, the id
+// compared as well; and the users whose messages all go. Only users that have a store (`rows`).
+struct Selection {
+  PgArray users{PgArray::Element::kText}, numbers{PgArray::Element::kInt8},
+      ids{PgArray::Element::kText}, all_of{PgArray::Element::kText};
+};
+
+Selection Select(const std::vector<Removal>& batch, const std::map<std::string, UserRow>& rows) {
+  Selection s;
+  std::set<std::pair<std::string, std::string>> pairs;
+  std::set<std::string> all_of;
+  for (const auto& removal : batch) {
+    if (!rows.count(removal.recipient)) continue;
+    if (removal.all) all_of.insert(removal.recipient);
+    for (const auto& id : removal.ids) pairs.emplace(removal.recipient, id);
+  }
+  for (const auto& [user, id] : pairs) {
+    int64_t number = 0;
+    auto [end, error] = std::from_chars(id.data(), id.data() + id.size(), number);
+    if (error != std::errc() || end == id.data() || *end != '@') continue;  // matches nothing
+    s.users.Add(std::string_view(user));
+    s.numbers.Add(number);
+    s.ids.Add(std::string_view(id));
+  }
+  for (const auto& user : all_of) s.all_of.Add(std::string_view(user));
+  return s;
+}
+
+// Deletes the selected messages in one statement. Not prepared: the custom plan of each call
+// sees the arrays' sizes and loops over them with primary-key lookups (a generic plan has to
+// guess them).
+std::string DeleteSelected() {
+  return "DELETE FROM deferred_messages d USING unnest($1::text[], $2::bigint[], $3::text[]) "
+         "AS k(k_user, k_number, k_id) WHERE d.recipient_aor = k.k_user AND d.number = k.k_number "
+         "AND d.message_id = k.k_id RETURNING " +
+         MessageColumns(false);
+}
+
+std::string DeleteAllOf() {
+  return "DELETE FROM deferred_messages WHERE recipient_aor = ANY($1::text[]) RETURNING " +
+         MessageColumns(false);
+}
+
+}  // namespace
+
+std::vector<RemovalResult> PostgresDeferredStore::RemoveBatch(const std::vector<Removal>& batch) {
   return Run([&](pqxx::connection& c) {
-    RemovalResult result;
+    std::vector<RemovalResult> results(batch.size());
     pqxx::work tx(c);
-    auto locked = LockUser(tx, recipient);
-    if (!locked) {  // never stored anything: nothing to remove, and no row to make
-      result.already_gone = ids;
-      return result;
+    std::set<std::string> users;
+    for (const auto& removal : batch) users.insert(removal.recipient);
+    auto rows = LockExistingUsers(tx, users);
+    auto selection = Select(batch, rows);
+    // What the statement removed, per user and message id; each goes to the first removal (in
+    // batch order) that selects it, as if the removals had run one after the other.
+    std::map<std::string, std::map<std::string, StoredMessage>> deleted;
+    auto take = [&](const pqxx::result& removed_rows) {
+      for (const auto& r : removed_rows) {
+        auto user = r[2].as<std::string>();
+        auto m = ReadMessage(r, rows.at(user).notified_version);
+        deleted[user].emplace(m.message_id, std::move(m));
+      }
+    };
+    if (selection.ids.size() > 0) {
+      take(tx.exec_params(DeleteSelected(), selection.users.Param(), selection.numbers.Param(),
+                          selection.ids.Param()));
     }
-    std::map<std::string, UserRow> rows{{recipient, *locked}};
-    UserRow& row = rows[recipient];
-    auto removed_rows =
-        all ? tx.exec_params("DELETE FROM deferred_messages WHERE recipient_aor = $1 RETURNING " +
-                                 MessageColumns(false),
-                             recipient)
-            : tx.exec_params(
-                  "DELETE FROM deferred_messages WHERE recipient_aor = $1 AND "
-                  "message_id = ANY($2::text[]) RETURNING " +
-                      MessageColumns(false),
-                  recipient, PgArray::Texts(ids).Param());
-    std::vector<StoredMessage> removed;
-    std::set<std::string> removed_ids;
-    for (const auto& r : removed_rows) {
-      removed.push_back(ReadMessage(r, row.notified_version));
-      removed_ids.insert(removed.back().message_id);
-      result.removed.push_back(removed.back().message_id);
-      row.messages -= 1;
-      row.bytes -= removed.back().size_bytes;
+    if (selection.all_of.size() > 0) take(tx.exec_params(DeleteAllOf(), selection.all_of.Param()));
+    std::map<std::string, UserRow> changed;
+    std::string events;  // one outbox row
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Removal& removal = batch[i];
+      RemovalResult& result = results[i];
+      auto row_it = rows.find(removal.recipient);
+      if (row_it == rows.end()) {  // never stored anything: nothing to remove
+        result.already_gone = removal.ids;
+        continue;
+      }
+      UserRow& row = row_it->second;
+      auto& left = deleted[removal.recipient];
+      std::vector<StoredMessage> removed;
+      std::set<std::string> seen;  // an id given twice in one call counts once
+      for (const auto& id : removal.ids) {
+        if (!seen.insert(id).second) continue;
+        auto it = left.find(id);
+        if (it == left.end()) {
+          result.already_gone.push_back(id);
+          continue;
+        }
+        removed.push_back(std::move(it->second));
+        left.erase(it);
+      }
+      if (removal.all) {
+        for (auto& [id, m] : left) removed.push_back(std::move(m));
+        left.clear();
+        std::sort(removed.begin(), removed.end(),
+                  [](const auto& a, const auto& b) { return a.number < b.number; });
+      }
+      for (const auto& m : removed) {
+        result.removed.push_back(m.message_id);
+        row.messages -= 1;
+        row.bytes -= m.size_bytes;
+      }
+      if (!removed.empty()) {
+        row.version += 1;
+        changed[removal.recipient] = row;
+        AppendOutboxEvent(events, removal.recipient, "store_changed",
+                          events_.StoreChanged(removal.recipient, removal.cause, removed,
+                                               row.version, row.messages));
+      }
+      result.store_version = row.version;
     }
-    for (const auto& id : ids) {
-      if (!removed_ids.count(id)) result.already_gone.push_back(id);
-    }
-    if (!removed.empty()) {
-      row.version += 1;
-      SaveUsers(tx, rows);
-      std::string events;
-      AppendOutboxEvent(events, recipient, "store_changed",
-                        events_.StoreChanged(recipient, cause, removed, row.version, row.messages));
+    if (!changed.empty()) {
+      SaveUsers(tx, changed);
       InsertOutboxRow(tx, events);
     }
     tx.commit();
-    result.store_version = row.version;
-    return result;
+    return results;
   });
 }
 

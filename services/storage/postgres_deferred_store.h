@@ -30,8 +30,7 @@ class PostgresDeferredStore : public DeferredStore {
                                   const std::vector<std::string>& only_ids) override;
   std::optional<StoredMessage> Get(const std::string& recipient, const std::string& message_id,
                                    bool with_content) override;
-  RemovalResult Remove(const std::string& recipient, const std::vector<std::string>& ids, bool all,
-                       RemovalCause cause) override;
+  std::vector<RemovalResult> RemoveBatch(const std::vector<Removal>& batch) override;
   PurgeResult Purge(Clock::time_point cutoff, RemovalCause cause, const std::string& only_recipient,
                     uint32_t max_messages, bool dry_run) override;
   uint32_t MarkNotified(const std::string& recipient, int64_t through_version) override;

@@ -83,6 +83,32 @@ std::optional<std::string> MessageIdOrFinish(const std::string& raw,
   return id;
 }
 
+// Finishes a call whose group commit failed (true then): UNAVAILABLE when the database was
+// away, INTERNAL otherwise.
+template <typename Outcome>
+bool FinishedAsFailed(const CommitResult<Outcome>& result, const std::string& nothing_done,
+                      grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor) {
+  switch (result.status) {
+    case CommitResult<Outcome>::Status::kOk:
+      return false;
+    case CommitResult<Outcome>::Status::kUnavailable:
+      reactor->Finish(Unavailable(context, nothing_done + ": " + result.error));
+      return true;
+    case CommitResult<Outcome>::Status::kInternal:
+      break;
+  }
+  reactor->Finish(Status(StatusCode::INTERNAL, nothing_done + ": " + result.error));
+  return true;
+}
+
+// Ack and Delete answer alike.
+template <typename Response>
+void ToResponse(const RemovalResult& r, Response* response) {
+  for (const auto& id : r.removed) response->add_removed(id);
+  for (const auto& id : r.already_gone) response->add_already_gone(id);
+  response->set_store_version(static_cast<uint64_t>(r.store_version));
+}
+
 Status MessageNotFound(grpc::CallbackServerContext* context, const std::string& recipient,
                        const std::string& id) {
   return Fail(context, StatusCode::NOT_FOUND,
@@ -93,9 +119,14 @@ Status MessageNotFound(grpc::CallbackServerContext* context, const std::string& 
 
 }  // namespace
 
-StorageService::StorageService(DeferredStore& store, StoreBatcher& batcher, WorkerPool& workers,
-                               StoreLimits limits, RetentionPolicy retention)
-    : store_(store), batcher_(batcher), workers_(workers), limits_(limits), retention_(retention) {}
+StorageService::StorageService(DeferredStore& store, StoreBatcher& batcher, AckBatcher& acks,
+                               WorkerPool& workers, StoreLimits limits, RetentionPolicy retention)
+    : store_(store),
+      batcher_(batcher),
+      acks_(acks),
+      workers_(workers),
+      limits_(limits),
+      retention_(retention) {}
 
 grpc::ServerUnaryReactor* StorageService::Store(grpc::CallbackServerContext* context,
                                                 const v1::StorageStoreRequest* request,
@@ -177,14 +208,7 @@ grpc::ServerUnaryReactor* StorageService::Store(grpc::CallbackServerContext* con
 
   bool queued = batcher_.Submit(
       std::move(m), [context, reactor, response, limits = limits_](const StoreResult& result) {
-        if (result.status == StoreResult::Status::kUnavailable) {
-          reactor->Finish(Unavailable(context, "nothing stored: " + result.error));
-          return;
-        }
-        if (result.status == StoreResult::Status::kInternal) {
-          reactor->Finish(Status(StatusCode::INTERNAL, "nothing stored: " + result.error));
-          return;
-        }
+        if (FinishedAsFailed(result, "nothing stored", context, reactor)) return;
         const StoreOutcome& o = result.outcome;
         if (o.result == StoreOutcome::Result::kOverLimit) {
           reactor->Finish(QuotaExceeded(context, limits, o.limit));
@@ -479,13 +503,14 @@ grpc::ServerUnaryReactor* StorageService::Ack(grpc::CallbackServerContext* conte
                          "NOTHING_SELECTED", "message_ids"));
     return reactor;
   }
-  RunOnPool(workers_, context, reactor, [this, recipient = *recipient, ids = *ids, response] {
-    auto r = store_.Remove(recipient, ids, false, RemovalCause::kDelivered);
-    for (const auto& id : r.removed) response->add_removed(id);
-    for (const auto& id : r.already_gone) response->add_already_gone(id);
-    response->set_store_version(static_cast<uint64_t>(r.store_version));
-    return Status::OK;
-  });
+  bool queued = acks_.Submit({*recipient, std::move(*ids), false, RemovalCause::kDelivered},
+                             [context, reactor, response](const AckResult& result) {
+                               if (FinishedAsFailed(result, "nothing removed", context, reactor))
+                                 return;
+                               ToResponse(result.outcome, response);
+                               reactor->Finish(Status::OK);
+                             });
+  if (!queued) reactor->Finish(Unavailable(context, "storage is overloaded; nothing removed"));
   return reactor;
 }
 
@@ -544,10 +569,7 @@ grpc::ServerUnaryReactor* StorageService::Delete(grpc::CallbackServerContext* co
   bool all = request->all();
   RunOnPool(workers_, context, reactor,
             [this, recipient = *recipient, ids = *ids, all, cause, response] {
-              auto r = store_.Remove(recipient, ids, all, cause);
-              for (const auto& id : r.removed) response->add_removed(id);
-              for (const auto& id : r.already_gone) response->add_already_gone(id);
-              response->set_store_version(static_cast<uint64_t>(r.store_version));
+              ToResponse(store_.Remove(recipient, ids, all, cause), response);
               return Status::OK;
             });
   return reactor;

@@ -1,12 +1,13 @@
 // The gRPC Storage API: validates requests on the gRPC thread (cheap, no I/O), hands stores
-// to the group committer and every other call to the worker pool, and answers with the status
-// codes the contract (proto/dims/v1/storage.proto) documents.
+// and acks to their group committers and every other call to the worker pool, and answers with the
+// status codes the contract (proto/dims/v1/storage.proto) documents.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <string>
 
+#include "ack_batcher.h"
 #include "deferred_store.h"
 #include "dims/v1/storage.grpc.pb.h"
 #include "store_batcher.h"
@@ -21,7 +22,7 @@ struct RetentionPolicy {
 
 class StorageService : public dims::v1::Storage::CallbackService {
  public:
-  StorageService(DeferredStore& store, StoreBatcher& batcher, WorkerPool& workers,
+  StorageService(DeferredStore& store, StoreBatcher& batcher, AckBatcher& acks, WorkerPool& workers,
                  StoreLimits limits, RetentionPolicy retention);
 
   // Called with what each Purge call removed (for the purge metrics).
@@ -61,6 +62,7 @@ class StorageService : public dims::v1::Storage::CallbackService {
  private:
   DeferredStore& store_;
   StoreBatcher& batcher_;
+  AckBatcher& acks_;
   WorkerPool& workers_;
   StoreLimits limits_;
   RetentionPolicy retention_;

@@ -1,6 +1,6 @@
-// storage_bench: Store throughput and latency through gRPC against a real local PostgreSQL,
-// with group commit (DIMS_STORE_BATCHING=true) and without it (one transaction per message),
-// measured side by side in the same run.
+// storage_bench: Store and Ack throughput and latency through gRPC against a real local
+// PostgreSQL, with group commit (DIMS_STORE_BATCHING=true) and without it (one transaction per
+// call), measured side by side in the same run.
 //
 //   storage_bench [--seconds N] [--max-messages N] [--rounds N] [--concurrency N]...
 //
@@ -9,7 +9,8 @@
 // many Store calls in flight for --seconds (default 5) or --max-messages (default 200000),
 // whichever ends first, per cell and side, alternating the two sides in --rounds slices
 // (default 5). Every cell uses users and Call-IDs of its own. It also prints the CPU each
-// stored message cost the client, the storage instance and PostgreSQL. The
+// stored message cost the client, the storage instance and PostgreSQL. Then, with the highest
+// concurrency, callers acknowledge stored messages 1-2 ids a call on each side in turn. The
 // instances inherit the environment, so DIMS_* variables set in the shell (for example
 // DIMS_POSTGRES_POOL_SIZE) apply to both. Exits 1 when a Store failed or a cell stored
 // nothing, so that the ctest smoke run notices a broken service.
@@ -210,12 +211,14 @@ class StorageInstance {
 
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
 
-  // Messages and transactions committed so far, from the instance's own metrics.
-  std::pair<double, double> Committed() const {
+  // Calls and transactions committed so far by one group commit ("store_batch_size_messages",
+  // "ack_batch_size_calls"), from the instance's own metrics.
+  std::pair<double, double> Committed(
+      const std::string& histogram = "store_batch_size_messages") const {
     auto page = HttpGet(metrics_port_, "/metrics");
     if (!page) return {0, 0};
-    return {MetricSum(*page, "dims_storage_store_batch_size_messages_sum").value_or(0),
-            MetricSum(*page, "dims_storage_store_batch_size_messages_count").value_or(0)};
+    return {MetricSum(*page, "dims_storage_" + histogram + "_sum").value_or(0),
+            MetricSum(*page, "dims_storage_" + histogram + "_count").value_or(0)};
   }
   const std::string& name() const { return name_; }
   Process& process() { return *process_; }
@@ -239,9 +242,8 @@ std::string Body(long i) {
   return body;
 }
 
-v1::StorageStoreRequest StoreRequest(const std::string& cell, long i) {
-  std::string aor = "sip:bench-" + cell + "-" + std::to_string(i % kUsersPerCell) + "@dims.test";
-  std::string call_id = "bench-" + cell + "-" + std::to_string(i) + "@192.0.2.10";
+// Message i of a bench user.
+v1::StorageStoreRequest StoreRequest(const std::string& aor, const std::string& call_id, long i) {
   std::string body = Body(i);
   v1::StorageStoreRequest request;
   request.mutable_recipient()->set_uri(aor);
@@ -275,6 +277,17 @@ v1::StorageStoreRequest StoreRequest(const std::string& cell, long i) {
                           h->content_type() + "\r\nContent-Length: " + std::to_string(body.size()) +
                           "\r\n\r\n" + body);
   return request;
+}
+
+// Message i of a cell, for one of the cell's users.
+v1::StorageStoreRequest StoreRequest(const std::string& cell, long i) {
+  return StoreRequest("sip:bench-" + cell + "-" + std::to_string(i % kUsersPerCell) + "@dims.test",
+                      "bench-" + cell + "-" + std::to_string(i) + "@192.0.2.10", i);
+}
+
+// The user u of an Ack phase.
+std::string AckUser(const std::string& tag, size_t u) {
+  return "sip:bench-" + tag + "-u" + std::to_string(u) + "@dims.test";
 }
 
 struct CellResult {
@@ -440,6 +453,99 @@ class Client {
   std::vector<std::unique_ptr<v1::Storage::Stub>> stubs_;
 };
 
+// The Ack phase: `concurrency` callers acknowledge stored messages 1 or 2 ids a call (as delivery
+// does after each chunk of a push), each caller its own users, until `seconds` pass or the
+// messages run out. Blocking calls: an Ack waits for its answer before the next of its user.
+struct AckPhase {
+  long calls = 0, errors = 0;
+  std::string first_error;
+  double seconds = 0, p50_ms = 0, p99_ms = 0, per_commit = 0;
+  CpuShare cpu;  // per call, in microseconds
+  double per_second() const { return seconds > 0 ? static_cast<double>(calls) / seconds : 0; }
+};
+
+// Stores `messages` messages for `users` users through `address` (any instance: they share the
+// database) and returns their ids per user; empty when a store failed.
+std::vector<std::vector<std::string>> SeedForAcks(const std::string& address,
+                                                  const std::string& tag, int users,
+                                                  long messages) {
+  std::vector<std::vector<std::string>> ids(static_cast<size_t>(users));
+  std::atomic<long> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> writers;
+  auto channel = NewChannel(address);
+  for (int w = 0; w < 32; ++w) {
+    writers.emplace_back([&, w] {
+      auto stub = v1::Storage::NewStub(channel);
+      // Writer w stores for users w, w + 32, ...: each user's ids come out in arrival order.
+      for (int u = w; u < users && !failed; u += 32) {
+        for (long i = u; i < messages && !failed; i += users) {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + 10s);
+          auto request = StoreRequest(AckUser(tag, static_cast<size_t>(u)),
+                                      "bench-" + tag + "-" + std::to_string(i) + "@192.0.2.10", i);
+          v1::StorageStoreResponse response;
+          if (!stub->Store(&context, request, &response).ok()) failed = true;
+          ids[static_cast<size_t>(u)].push_back(response.message_id());
+        }
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  if (failed) ids.clear();
+  return ids;
+}
+
+AckPhase RunAcks(const std::string& address, const std::string& tag,
+                 const std::vector<std::vector<std::string>>& ids, int concurrency,
+                 double seconds) {
+  AckPhase result;
+  std::mutex mu;
+  std::vector<double> latencies;
+  auto channel = NewChannel(address);
+  const auto start = Clock::now();
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> callers;
+  for (int c = 0; c < concurrency; ++c) {
+    callers.emplace_back([&, c] {
+      auto stub = v1::Storage::NewStub(channel);
+      for (size_t u = static_cast<size_t>(c); u < ids.size();
+           u += static_cast<size_t>(concurrency)) {
+        const auto& mine = ids[u];
+        // Alternately 1 and 2 ids a call.
+        for (size_t k = 0, take = 1; k < mine.size() && Clock::now() < end; k += take) {
+          take = std::min(mine.size() - k, 1 + (k / 3 + u) % 2);
+          v1::StorageAckRequest request;
+          request.mutable_recipient()->set_uri(AckUser(tag, u));
+          for (size_t j = k; j < k + take; ++j) request.add_message_ids(mine[j]);
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + 10s);
+          v1::StorageAckResponse response;
+          auto sent = Clock::now();
+          grpc::Status status = stub->Ack(&context, request, &response);
+          double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+          std::lock_guard lock(mu);
+          if (status.ok() && response.removed_size() == static_cast<int>(take)) {
+            ++result.calls;
+            latencies.push_back(ms);
+          } else if (++result.errors == 1) {
+            result.first_error = status.ok() ? "an id was not removed"
+                                             : "code " + std::to_string(status.error_code()) +
+                                                   ": " + status.error_message();
+          }
+        }
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies.begin(), latencies.end());
+  result.p50_ms = Percentile(latencies, 0.50);
+  result.p99_ms = Percentile(latencies, 0.99);
+  return result;
+}
+
 int Main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
@@ -543,6 +649,58 @@ int Main(int argc, char** argv) {
     std::printf("%11d | %8.0f %8.0f %8.0f   | %5.0f%% | %8.0f %8.0f %8.0f   | %5.0f%%\n",
                 concurrency, b.client_us, b.storage_us, b.postgres_us, b.idle_percent(),
                 u.client_us, u.storage_us, u.postgres_us, u.idle_percent());
+  }
+
+  // Acks: each side gets messages of its own users (stored through the batched instance, which
+  // is faster and writes the same rows), then acknowledges them.
+  const int ack_concurrency = *std::max_element(flags.concurrency.begin(), flags.concurrency.end());
+  const long ack_messages =
+      std::min(flags.max_messages, static_cast<long>(flags.seconds * 8000) + 1000);
+  std::printf("\nAck: %d callers acking 1-2 ids a call, up to %ld messages or %g s per side\n",
+              ack_concurrency, ack_messages, flags.seconds);
+  std::printf("%18s | %7s | %7s | %10s | %20s | %7s | %7s | %23s\n", "batched acks/s", "p50 ms",
+              "p99 ms", "per commit", "unbatched acks/s", "p50 ms", "p99 ms",
+              "ratio batched/unbatched");
+  std::map<const StorageInstance*, AckPhase> acks;
+  for (auto* instance : {&batched, &unbatched}) {
+    std::string tag = "ack-" + instance->name();
+    auto ids = SeedForAcks(batched.address(), tag, ack_concurrency * 4, ack_messages);
+    if (ids.empty()) {
+      failed = true;
+      std::fprintf(stderr, "  storing the messages to acknowledge failed\n");
+      continue;
+    }
+    auto [calls_before, commits_before] = instance->Committed("ack_batch_size_calls");
+    CpuMeter cpu(instance->process().pid(), postgres.pid());
+    AckPhase r = RunAcks(instance->address(), tag, ids, ack_concurrency, flags.seconds);
+    CpuShare spent = cpu.Spent();
+    if (r.calls > 0) {
+      double n = static_cast<double>(r.calls) / 1e6;
+      r.cpu = {spent.client_us / n, spent.storage_us / n, spent.postgres_us / n, spent.idle_ticks,
+               spent.total_ticks};
+    }
+    auto [calls_after, commits_after] = instance->Committed("ack_batch_size_calls");
+    r.per_commit = commits_after > commits_before
+                       ? (calls_after - calls_before) / (commits_after - commits_before)
+                       : 0;
+    if (r.errors > 0 || r.calls == 0) {
+      failed = true;
+      std::fprintf(stderr, "  ack %s: %ld ok, %ld failed; first failure: %s\n",
+                   instance->name().c_str(), r.calls, r.errors, r.first_error.c_str());
+    }
+    acks[instance] = r;
+  }
+  {
+    const AckPhase& b = acks[&batched];
+    const AckPhase& u = acks[&unbatched];
+    std::printf("%18.0f | %7.2f | %7.2f | %10.1f | %20.0f | %7.2f | %7.2f | %23.2f\n",
+                b.per_second(), b.p50_ms, b.p99_ms, b.per_commit, u.per_second(), u.p50_ms,
+                u.p99_ms, u.per_second() > 0 ? b.per_second() / u.per_second() : 0);
+    std::printf(
+        "CPU microseconds per Ack, client/storage/pg: batched %.0f / %.0f / %.0f (%.0f%% "
+        "idle), unbatched %.0f / %.0f / %.0f (%.0f%% idle)\n",
+        b.cpu.client_us, b.cpu.storage_us, b.cpu.postgres_us, b.cpu.idle_percent(), u.cpu.client_us,
+        u.cpu.storage_us, u.cpu.postgres_us, u.cpu.idle_percent());
   }
   for (auto& instance : instances) {
     if (!instance->process().running()) {

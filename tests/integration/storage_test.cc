@@ -1,6 +1,7 @@
 // The storage service against real Redis and PostgreSQL, through its gRPC contract
 // (proto/dims/v1/storage.proto): byte-exact round trip, idempotency, arrival order, Ack and
-// Delete, quotas, invalid input, expiry, events, load, and a database outage under load.
+// Delete, group commit of Acks, quotas, invalid input, expiry, events, load, and a database outage
+// under load.
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
@@ -678,6 +679,225 @@ TEST_F(StorageTest, AckAndDeleteRemoveExactlyWhatTheyNameAndBumpTheStoreVersion)
   // The version keeps growing after the store was empty.
   v1::StorageStoreResponse later = MustStore(StoreRequest(alice, "ad-after"));
   EXPECT_GT(later.store_version(), deleted.store_version());
+}
+
+// ---------------------------------------------------------------------------------------
+// Group commit of Acks
+// ---------------------------------------------------------------------------------------
+
+// The metric's sum and count (calls acknowledged, transactions), 0 when not yet exported.
+std::pair<double, double> AckBatches(int metrics_port) {
+  auto page = HttpGet(metrics_port, "/metrics");
+  if (!page) return {0, 0};
+  return {MetricSum(*page, "dims_storage_ack_batch_size_calls_sum").value_or(0),
+          MetricSum(*page, "dims_storage_ack_batch_size_calls_count").value_or(0)};
+}
+
+// Holds one user's row of user_stores locked (as a slow transaction would) until released, so
+// that the Acks sent meanwhile queue up behind the committer and go into one batch.
+class UserRowLock {
+ public:
+  UserRowLock(const std::string& dsn, const std::string& aor) : connection_(dsn), tx_(connection_) {
+    tx_.exec_params("SELECT 1 FROM user_stores WHERE recipient_aor = $1 FOR UPDATE", aor);
+  }
+  void Release() { tx_.abort(); }
+  // True once another session waits for a lock (the committer, on this row).
+  static bool SomeoneWaits(const std::string& dsn) {
+    pqxx::connection c(dsn);
+    pqxx::nontransaction tx(c);
+    return tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0]
+               .as<int>() > 0;
+  }
+
+ private:
+  pqxx::connection connection_;
+  pqxx::work tx_;
+};
+
+TEST_F(StorageTest, ConcurrentAcksOfManyUsersShareATransactionAndEachGetsItsOwnAnswer) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  constexpr int kUsers = 40;
+  const std::string blocker = Aor("ack-blocker");
+  std::string blocker_id = MustStore(StoreRequest(blocker, "blk")).message_id();
+  std::vector<std::vector<std::string>> ids(kUsers);
+  std::vector<uint64_t> versions_before(kUsers);
+  for (int u = 0; u < kUsers; ++u) {
+    for (int i = 0; i < 3; ++i) {
+      auto stored =
+          MustStore(StoreRequest(Aor("acker" + std::to_string(u)), "ack-" + std::to_string(i)));
+      ids[u].push_back(stored.message_id());
+      versions_before[u] = stored.store_version();
+    }
+  }
+  ASSERT_FALSE(HasFailure());
+  const int metrics_port = stack_.endpoints("storage").metrics_port;
+  auto [calls_before, commits_before] = AckBatches(metrics_port);
+
+  // The committer stalls on the blocker's row while every other Ack queues behind it.
+  UserRowLock lock(stack_.postgres().dsn(), blocker);
+  v1::StorageAckResponse blocker_ack;
+  grpc::Status blocker_status;
+  std::thread blocked([&] { blocker_status = client().Ack(blocker, {blocker_id}, &blocker_ack); });
+  bool stalled = WaitFor([&] { return UserRowLock::SomeoneWaits(stack_.postgres().dsn()); }, 10s);
+  if (!stalled) lock.Release();
+  if (!stalled) blocked.join();
+  ASSERT_TRUE(stalled) << "the first Ack never waited for the locked row";
+
+  // Calls: one per user acking its first two ids and an unknown one; user 0 twice more, both
+  // acking its third id; and a malformed Ack, which must fail alone.
+  struct Call {
+    int user;
+    std::vector<std::string> ids;
+    v1::StorageAckResponse response;
+    grpc::Status status;
+  };
+  const std::string unknown = "999999998@store.dims.test";
+  std::vector<Call> calls;
+  for (int u = 0; u < kUsers; ++u) calls.push_back({u, {ids[u][0], ids[u][1], unknown}, {}, {}});
+  calls.push_back({0, {ids[0][2]}, {}, {}});
+  calls.push_back({0, {ids[0][2]}, {}, {}});
+  calls.push_back({1, {"not-a-message-id"}, {}, {}});
+  std::vector<std::unique_ptr<StorageClient>> clients;
+  for (int i = 0; i < 4; ++i)
+    clients.push_back(std::make_unique<StorageClient>(NewChannel(address())));
+  std::atomic<int> sent{0};
+  std::vector<std::thread> threads;
+  for (size_t c = 0; c < calls.size(); ++c) {
+    threads.emplace_back([&, c] {
+      Call& call = calls[c];
+      ++sent;
+      call.status = clients[c % clients.size()]->Ack(Aor("acker" + std::to_string(call.user)),
+                                                     call.ids, &call.response);
+    });
+  }
+  WaitFor([&] { return sent == static_cast<int>(calls.size()); }, 10s);
+  std::this_thread::sleep_for(300ms);  // let the calls reach the queue; the batch size is
+                                       // asserted loosely below
+  lock.Release();
+  blocked.join();
+  for (auto& t : threads) t.join();
+
+  ASSERT_TRUE(blocker_status.ok()) << Describe(blocker_status);
+  EXPECT_EQ(AsSet(blocker_ack.removed()), (std::set<std::string>{blocker_id}));
+  const Call& malformed = calls.back();
+  EXPECT_EQ(malformed.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << Describe(malformed.status);
+  for (size_t c = 0; c + 3 < calls.size(); ++c) {
+    const Call& call = calls[c];
+    ASSERT_TRUE(call.status.ok()) << "user " << call.user << ": " << Describe(call.status);
+    EXPECT_EQ(AsSet(call.response.removed()),
+              (std::set<std::string>{ids[call.user][0], ids[call.user][1]}))
+        << "user " << call.user;
+    EXPECT_EQ(AsSet(call.response.already_gone()), (std::set<std::string>{unknown}));
+    EXPECT_GT(call.response.store_version(), versions_before[call.user]);
+  }
+  // The same id acked twice: removed for one call, already gone for the other.
+  const Call& twice_a = calls[kUsers];
+  const Call& twice_b = calls[kUsers + 1];
+  ASSERT_TRUE(twice_a.status.ok() && twice_b.status.ok());
+  EXPECT_EQ(twice_a.response.removed_size() + twice_b.response.removed_size(), 1);
+  EXPECT_EQ(twice_a.response.already_gone_size() + twice_b.response.already_gone_size(), 1);
+  // User 0 changed twice (by its two calls that removed something): two distinct versions, the
+  // newer the one its store shows now.
+  const Call& remover = twice_a.response.removed_size() == 1 ? twice_a : twice_b;
+  EXPECT_NE(remover.response.store_version(), calls[0].response.store_version());
+  uint64_t newest_zero =
+      std::max(remover.response.store_version(), calls[0].response.store_version());
+
+  for (int u = 0; u < kUsers; ++u) {
+    v1::StoreSummary summary;
+    ASSERT_TRUE(client().Summary(Aor("acker" + std::to_string(u)), &summary).ok());
+    EXPECT_EQ(summary.new_count() + summary.old_count(), u == 0 ? 0u : 1u) << "user " << u;
+    EXPECT_EQ(summary.version(), u == 0 ? newest_zero : calls[u].response.store_version());
+  }
+  EXPECT_EQ(client().Count(blocker), 0);
+
+  // Fewer transactions than calls: the queued Acks were committed together.
+  auto [calls_after, commits_after] = AckBatches(metrics_port);
+  const double acked = calls_after - calls_before, commits = commits_after - commits_before;
+  std::cout << acked << " Acks in " << commits << " transactions\n";
+  // The blocker's Ack and all but the malformed one, which never queued.
+  EXPECT_EQ(acked, static_cast<double>(calls.size()));
+  EXPECT_LE(commits, acked / 4) << "the queued Acks were not committed together";
+
+  // One store_changed per call that removed something, with that call's version and what it
+  // left in the store.
+  std::map<uint64_t, const v1::StoreChangedEvent*> user0_events;
+  std::vector<StreamEntry> entries;
+  bool all_there = WaitFor(
+      [&] {
+        entries = ReadEventStream(stack_.redis().port());
+        int found = 0;
+        user0_events.clear();
+        for (const auto& e : entries) {
+          if (!e.decoded || !e.event.has_store_changed()) continue;
+          const auto& changed = e.event.store_changed();
+          if (changed.cause() != v1::STORE_CHANGE_CAUSE_DELIVERED) continue;
+          if (changed.aor().uri() == Aor("acker0"))
+            user0_events[changed.store_version()] = &changed;
+          for (int u = 1; u < kUsers; ++u) {
+            if (changed.aor().uri() == Aor("acker" + std::to_string(u)) &&
+                changed.store_version() == calls[u].response.store_version() &&
+                changed.remaining_count() == 1 &&
+                AsSet(changed.message_ids()) == std::set<std::string>{ids[u][0], ids[u][1]}) {
+              ++found;
+            }
+          }
+        }
+        return found == kUsers - 1 && user0_events.size() == 2;
+      },
+      10s);
+  ASSERT_TRUE(all_there) << "missing store_changed events (" << entries.size() << " entries)";
+  EXPECT_EQ(user0_events.count(calls[0].response.store_version()), 1u);
+  EXPECT_EQ(user0_events.count(remover.response.store_version()), 1u);
+  EXPECT_EQ(user0_events.rbegin()->second->remaining_count(), 0u);
+}
+
+TEST_F(StorageTest, AcksWhileTheDatabaseIsAwayAreUnavailableAndRemoveNothing) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  constexpr int kUsers = 8;
+  std::vector<std::string> ids(kUsers);
+  for (int u = 0; u < kUsers; ++u) {
+    ids[u] = MustStore(StoreRequest(Aor("away" + std::to_string(u)), "away")).message_id();
+  }
+  ASSERT_FALSE(HasFailure());
+  stack_.postgres().Stop();
+  std::vector<grpc::Status> statuses(kUsers);
+  std::vector<std::thread> threads;
+  for (int u = 0; u < kUsers; ++u) {
+    threads.emplace_back([&, u] {
+      StorageClient c(NewChannel(address()));
+      v1::StorageAckResponse response;
+      statuses[u] = c.Ack(Aor("away" + std::to_string(u)), {ids[u]}, &response);
+    });
+  }
+  for (auto& t : threads) t.join();
+  stack_.postgres().Start();
+  ASSERT_TRUE(stack_.WaitServing("storage", 30s)) << stack_.process("storage").ReadLog();
+  for (int u = 0; u < kUsers; ++u) {
+    EXPECT_EQ(statuses[u].error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(statuses[u]);
+    EXPECT_TRUE(client().Get(Aor("away" + std::to_string(u)), ids[u], nullptr).ok())
+        << "an Ack answered UNAVAILABLE removed " << ids[u];
+  }
+  // Acked again once the database is back, they go.
+  v1::StorageAckResponse ack;
+  ASSERT_TRUE(client().Ack(Aor("away0"), {ids[0]}, &ack).ok());
+  EXPECT_EQ(AsSet(ack.removed()), (std::set<std::string>{ids[0]}));
+}
+
+TEST_F(StorageTest, AcksWithoutBatchingGiveTheSameAnswers) {
+  ASSERT_NO_FATAL_FAILURE(Start({{"DIMS_STORE_BATCHING", "false"}}));
+  const std::string aor = Aor("unbatched");
+  auto first = MustStore(StoreRequest(aor, "ub-1"));
+  auto second = MustStore(StoreRequest(aor, "ub-2"));
+  v1::StorageAckResponse ack;
+  ASSERT_TRUE(client().Ack(aor, {first.message_id(), "999999997@store.dims.test"}, &ack).ok());
+  EXPECT_EQ(AsSet(ack.removed()), (std::set<std::string>{first.message_id()}));
+  EXPECT_EQ(ack.already_gone_size(), 1);
+  EXPECT_GT(ack.store_version(), second.store_version());
+  EXPECT_EQ(client().Count(aor), 1);
+  auto [calls, commits] = AckBatches(stack_.endpoints("storage").metrics_port);
+  EXPECT_EQ(calls, commits) << "without batching every Ack is a transaction of its own";
 }
 
 // ---------------------------------------------------------------------------------------
