@@ -123,9 +123,7 @@ class Dims : public System {
 
   const char* name() const override { return "DIMS"; }
   int sip_port() const override { return stack_.sip_port(); }
-  long StoredRows() override {
-    return CountTableRows(stack_.postgres().dsn(), "deferred_messages");
-  }
+  long StoredRows() override { return stored_rows_.Count(); }
   bool Running() override {
     bool running = true;
     for (const auto& service : stack_.service_names()) {
@@ -139,6 +137,7 @@ class Dims : public System {
 
  private:
   DimsStack stack_;
+  TableRows stored_rows_{stack_.postgres().dsn(), "deferred_messages"};
 };
 
 struct Step {

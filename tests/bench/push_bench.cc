@@ -343,7 +343,8 @@ Outcome RunDims(const Flags& flags) {
     return all;
   };
   const std::string dsn = stack.postgres().dsn();
-  auto stored = [&] { return CountTableRows(dsn, "deferred_messages"); };
+  TableRows rows(dsn, "deferred_messages");
+  auto stored = [&] { return rows.Count(); };
   if (!StoreMessages(stack.dir().path() / "dims-store", stack.sip_port(), flags, "DIMS")) {
     out.notes = " not every MESSAGE was stored;";
   }

@@ -173,10 +173,15 @@ std::string FormatMs(double ms, double resolution_ms) {
   return text;
 }
 
-long CountTableRows(const std::string& dsn, const std::string& table) {
-  pqxx::connection c(dsn);
-  pqxx::nontransaction tx(c);
-  return tx.exec("SELECT count(*) FROM " + table)[0][0].as<long>();
+TableRows::TableRows(std::string dsn, std::string table)
+    : dsn_(std::move(dsn)), table_(std::move(table)) {}
+
+TableRows::~TableRows() = default;
+
+long TableRows::Count() {
+  if (!connection_) connection_ = std::make_unique<pqxx::connection>(dsn_);
+  pqxx::nontransaction tx(*connection_);
+  return tx.exec("SELECT count(*) FROM " + table_)[0][0].as<long>();
 }
 
 namespace {
@@ -217,7 +222,10 @@ MsiloServer::MsiloServer(const fs::path& dir, const std::string& config)
 
 MsiloServer::~MsiloServer() { Stop(); }
 
-long MsiloServer::SiloRows() { return CountTableRows(dsn_, "silo"); }
+long MsiloServer::SiloRows() {
+  if (!silo_rows_) silo_rows_ = std::make_unique<TableRows>(dsn_, "silo");
+  return silo_rows_->Count();
+}
 
 bool MsiloServer::Running() {
   if (kamailio_->running()) return true;

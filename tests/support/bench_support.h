@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <pqxx/connection>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,21 @@ SippLoadResult RunSippLoad(const SippLoad& load);
 // `resolution_ms` (sipp's tick_ms; 1 for a histogram whose first bucket ends at 1 ms).
 std::string FormatMs(double ms, double resolution_ms);
 
+// Counts the rows of a table in the database at `dsn` over one connection kept open: a
+// connection per count (a new server process each time) would cost the machine under
+// measurement more than the query.
+class TableRows {
+ public:
+  TableRows(std::string dsn, std::string table);
+  ~TableRows();
+  long Count();
+
+ private:
+  std::string dsn_;
+  std::string table_;
+  std::unique_ptr<pqxx::connection> connection_;  // opened on first use
+};
+
 // Kamailio with msilo as a benchmark's baseline: a PostgreSQL of its own in `dir` with the
 // silo table from Kamailio's SQL (kamailio-postgres-modules), and Kamailio in the foreground
 // with `config` (tests/bench/msilo/*.cfg: DBURL, and SELF its own SIP URI, defined on the
@@ -92,10 +108,8 @@ class MsiloServer {
   int sip_port_;
   std::string dsn_;
   std::unique_ptr<Process> kamailio_;
+  std::unique_ptr<TableRows> silo_rows_;
 };
-
-// Rows of `table` in the database at `dsn`.
-long CountTableRows(const std::string& dsn, const std::string& table);
 
 // Runs `bench_main`; an exception ends the benchmark with its message and exit code 1.
 int RunBenchmark(const char* name, int (*bench_main)(int, char**), int argc, char** argv);
