@@ -88,6 +88,9 @@ const std::set<std::string> kBuiltRpcs = {
     "dims.v1.EdgeControl.EndSession",
     "dims.v1.Delivery.Trigger",
     "dims.v1.Delivery.GetDeliveryState",
+    "dims.v1.Relay.OpenSession",
+    "dims.v1.Relay.ConnectSession",
+    "dims.v1.Relay.CloseSession",
 };
 
 TEST_F(StackTest, RpcsNotBuiltYetAnswerUnimplemented) {

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <iostream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -176,8 +177,25 @@ bool DimsStack::Sipp::Passed(std::chrono::milliseconds timeout) const {
 std::string DimsStack::Sipp::Report() const { return process->LogTail(30) + ReadFile(errors); }
 
 bool DimsStack::WaitServing(const std::string& name, std::chrono::milliseconds timeout) {
-  return WaitFor([&] { return HealthStatus(endpoints_.at(name).grpc_address()) == "SERVING"; },
-                 timeout);
+  if (WaitFor([&] { return HealthStatus(endpoints_.at(name).grpc_address()) == "SERVING"; },
+              timeout)) {
+    return true;
+  }
+  // What the process is doing, for the failure message: a service that neither logs nor
+  // listens has happened on loaded CI machines, and its empty log says nothing.
+  Process& process = *processes_.at(name);
+  std::cerr << name << " is not serving after " << timeout.count() << " ms: ";
+  if (!process.running()) {
+    auto status = process.Wait(std::chrono::milliseconds(0));
+    std::cerr << "its process ended, wait status " << (status ? *status : -1) << "\n";
+  } else {
+    std::string proc = "/proc/" + std::to_string(process.pid());
+    std::cerr << "its process " << process.pid() << " runs; wchan " << ReadFile(proc + "/wchan")
+              << "\n"
+              << ReadFile(proc + "/status").substr(0, 400) << "\nkernel stack:\n"
+              << ReadFile(proc + "/stack") << "\n";
+  }
+  return false;
 }
 
 }  // namespace dims::testing
