@@ -28,11 +28,15 @@ class Acknowledger {
   ~Acknowledger() { Close(); }
 
   void Add(std::string message_id) {
+    bool wake;
     {
       std::lock_guard lock(mu_);
       waiting_.push_back(std::move(message_id));
+      // Only what ends a wait: the first id (the thread sleeps until there is one) or a full
+      // batch (it lingers for more); waking it for every id would cost a switch each.
+      wake = waiting_.size() == 1 || waiting_.size() == kMaxAckBatch;
     }
-    wake_.notify_one();
+    if (wake) wake_.notify_one();
   }
 
   // Acknowledges what is left and returns how many messages left the store (removed now or

@@ -380,6 +380,7 @@ void OutgoingSession::ApplyStep(const PushTracker::Step& step, const std::string
     AbortRemainingChunks(step.seq);
   }
   Report(*step.finished);
+  StartReady();
   MaybeRequestNext();
   MaybeEndPush();
 }
@@ -512,14 +513,23 @@ void OutgoingSession::AttachPush(std::shared_ptr<PushStream> stream,
 void OutgoingSession::EnqueuePush(PushStream* stream, PreparedMessage message) {
   if (!push_ || push_.get() != stream) return;
   read_pending_ = false;
-  uint64_t seq = next_seq_++;
-  uint64_t size = message.body->size();
-  tracker_->Begin(seq, message.message_id, message.msrp_message_id, size);
-  sending_.push_back({.seq = seq,
-                      .message = std::move(message),
-                      .chunks = PlanMsrpChunks(size, options_.chunk_bytes)});
-  Pump();
+  ready_.push_back(std::move(message));
+  StartReady();
   MaybeRequestNext();
+}
+
+void OutgoingSession::StartReady() {
+  while (!ready_.empty() && tracker_ && tracker_->open_messages() < max_in_flight_) {
+    PreparedMessage message = std::move(ready_.front());
+    ready_.pop_front();
+    uint64_t seq = next_seq_++;
+    uint64_t size = message.body->size();
+    tracker_->Begin(seq, message.message_id, message.msrp_message_id, size);
+    sending_.push_back({.seq = seq,
+                        .message = std::move(message),
+                        .chunks = PlanMsrpChunks(size, options_.chunk_bytes)});
+  }
+  Pump();
 }
 
 void OutgoingSession::PushInputEnded(PushStream* stream) {
@@ -546,13 +556,14 @@ void OutgoingSession::PushCancelled(PushStream* stream) {
 
 void OutgoingSession::MaybeRequestNext() {
   if (!push_ || input_ended_ || read_pending_ || !tracker_) return;
-  if (tracker_->open_messages() >= max_in_flight_) return;
+  // The window's messages plus one read ahead; no more, so backpressure reaches the caller.
+  if (tracker_->open_messages() + ready_.size() > max_in_flight_) return;
   read_pending_ = true;
   push_->RequestNext();
 }
 
 void OutgoingSession::MaybeEndPush() {
-  if (push_ && input_ended_ && tracker_ && tracker_->open_messages() == 0) {
+  if (push_ && input_ended_ && tracker_ && tracker_->open_messages() == 0 && ready_.empty()) {
     EndPush(RelayStatus{}, 0, "");
   }
 }
@@ -564,6 +575,14 @@ void OutgoingSession::EndPush(const RelayStatus& status, uint32_t failed_status,
     AbortRemainingChunks(outcome.seq);
     Report(outcome);
   }
+  // Read but never sent: FAILED as well (relay.proto: every message read and not confirmed).
+  for (const auto& message : ready_) {
+    Report({.message_id = message.message_id,
+            .outcome = dims::v1::PUSH_OUTCOME_FAILED,
+            .msrp_status = failed_status,
+            .msrp_comment = comment});
+  }
+  ready_.clear();
   sending_.clear();
   for (const auto& [transaction, timer] : transaction_timers_) loop_->Cancel(timer);
   transaction_timers_.clear();

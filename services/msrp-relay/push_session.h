@@ -134,6 +134,8 @@ class OutgoingSession : public MsrpConnection::Listener,
   void Pump();
   void SendChunk(Sending& sending);
   void AbortRemainingChunks(uint64_t seq);
+  // Moves read messages into the window as far as it allows, and sends.
+  void StartReady();
   void MaybeRequestNext();
   void MaybeEndPush();
   void EndPush(const RelayStatus& status, uint32_t failed_status, const std::string& comment);
@@ -165,10 +167,13 @@ class OutgoingSession : public MsrpConnection::Listener,
   std::unique_ptr<PushTracker> tracker_;
   uint32_t max_in_flight_ = 1;
   bool request_report_ = false;
-  bool read_pending_ = false;
+  bool read_pending_ = false;  // a read from the caller's stream is outstanding
   bool input_ended_ = false;
   EventLoop::Clock::time_point push_started_;
   std::deque<Sending> sending_;
+  // Read one ahead of the window: the next message waits here, encapsulated, so that it goes
+  // out the moment the window opens instead of after another read from the caller's stream.
+  std::deque<PreparedMessage> ready_;
   std::unordered_map<std::string, EventLoop::TimerId> transaction_timers_;
   uint64_t next_seq_ = 1;
   uint32_t delivered_ = 0;
