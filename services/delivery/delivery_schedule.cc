@@ -135,15 +135,14 @@ std::vector<DeliverySchedule::Claim> DeliverySchedule::ClaimDue(Clock::time_poin
   return claims;
 }
 
-bool DeliverySchedule::Extend(Claim& claim) {
+void DeliverySchedule::Extend(Claim& claim) {
   int64_t until = Ms(Clock::now() + options_.claim_visibility);
   auto reply = redis_.Command({"EVAL", kExtend, "1", kDueKey, claim.aor,
                                std::to_string(claim.until_ms), std::to_string(until)});
   ThrowOnError(reply, "extending the claim of " + claim.aor);
-  if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) return false;
+  if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) return;
   claim.until_ms = until;
   if (reply->integer == 2) claim.triggered = true;
-  return true;
 }
 
 void DeliverySchedule::Finish(const Claim& claim, std::optional<Clock::time_point> again) {

@@ -60,9 +60,9 @@ class DeliverySchedule {
 
   // Keeps a long evaluation (a push) claimed for another visibility period from now. A trigger
   // that came meanwhile is remembered in the claim (the user is due again when it finishes).
-  // False when the claim is no longer this one (it lapsed and another replica took the user).
-  // Throws RedisError.
-  bool Extend(Claim& claim);
+  // A claim that is no longer this one (it lapsed and another replica took the user) is left
+  // alone: the lease, not the claim, keeps two replicas apart. Throws RedisError.
+  void Extend(Claim& claim);
 
   // Ends a claim. Without `again`, the user leaves the schedule, unless a trigger came meanwhile
   // (then it stays due). With `again` (a retry, or another replica holds the user's lease), the

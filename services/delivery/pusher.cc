@@ -116,6 +116,14 @@ class Acknowledger {
   std::thread thread_;
 };
 
+prometheus::Family<prometheus::Counter>& PushMessages(MetricsRegistry& metrics) {
+  return metrics.CounterFamily(
+      "push_messages_total",
+      "Deferred messages pushed, by outcome: sent (handed to the relay), delivered (confirmed by "
+      "the client and removed from the store), rejected (an MSRP error status), failed (no "
+      "confirmation; stays stored).");
+}
+
 const char* StageName(PushReport::Stage stage) {
   switch (stage) {
     case PushReport::Stage::kOpen:
@@ -198,11 +206,10 @@ Pusher::Pusher(std::shared_ptr<grpc::Channel> relay, std::shared_ptr<grpc::Chann
           "push_sessions_total",
           "Push sessions by result (completed, relay_failed, invite_failed, connect_failed, "
           "interrupted, stopped) and the gRPC code that decided a failure.")),
-      messages_(metrics.CounterFamily(
-          "push_messages_total",
-          "Deferred messages pushed, by outcome: sent (handed to the relay), delivered "
-          "(confirmed by the client and removed from the store), rejected (an MSRP error "
-          "status), failed (no confirmation; stays stored).")),
+      messages_sent_(PushMessages(metrics).Add({{"outcome", "sent"}})),
+      messages_delivered_(PushMessages(metrics).Add({{"outcome", "delivered"}})),
+      messages_rejected_(PushMessages(metrics).Add({{"outcome", "rejected"}})),
+      messages_failed_(PushMessages(metrics).Add({{"outcome", "failed"}})),
       bytes_(
           metrics.CounterFamily("push_bytes_total", "Bytes of MSRP SEND bodies pushed.").Add({})),
       duration_(
@@ -364,12 +371,11 @@ void Pusher::Transfer(Run& run) {
           break;
         case v1::PUSH_OUTCOME_REJECTED:
           ++report.rejected;
-          [[fallthrough]];
+          messages_rejected_.Increment();
+          if (result.msrp_status() != 0) report.msrp_status = result.msrp_status();
+          break;
         default:
-          messages_
-              .Add({{"outcome",
-                     result.outcome() == v1::PUSH_OUTCOME_REJECTED ? "rejected" : "failed"}})
-              .Increment();
+          messages_failed_.Increment();
           if (result.msrp_status() != 0) report.msrp_status = result.msrp_status();
           break;
       }
@@ -395,7 +401,7 @@ void Pusher::Transfer(Run& run) {
     writing = push->Write(item);
     if (writing) {
       ++report.sent;
-      messages_.Add({{"outcome", "sent"}}).Increment();
+      messages_sent_.Increment();
     }
   }
   if (!fetch_ended) fetch_context.TryCancel();  // the relay's stream broke first
@@ -407,7 +413,7 @@ void Pusher::Transfer(Run& run) {
   run.Unwatch(push_context);
 
   report.delivered = acknowledger.Close();
-  messages_.Add({{"outcome", "delivered"}}).Increment(report.delivered);
+  messages_delivered_.Increment(report.delivered);
   if (!push_status.ok()) {
     run.Fail(PushReport::Stage::kTransfer, push_status, &push_context);
   } else if (fetch_ended && !fetch_status.ok()) {

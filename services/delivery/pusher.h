@@ -86,7 +86,11 @@ class Pusher {
   StubsByAddress<dims::v1::EdgeControl>& edges_;
   PushOptions options_;
   prometheus::Family<prometheus::Counter>& sessions_;
-  prometheus::Family<prometheus::Counter>& messages_;
+  // Per outcome, resolved once: counted for every message.
+  prometheus::Counter& messages_sent_;
+  prometheus::Counter& messages_delivered_;
+  prometheus::Counter& messages_rejected_;
+  prometheus::Counter& messages_failed_;
   prometheus::Counter& bytes_;
   prometheus::Histogram& duration_;
   prometheus::Histogram& backlog_;

@@ -36,17 +36,6 @@ bool ResolveNumeric(const std::string& host, uint16_t port, sockaddr_storage* ad
   return true;
 }
 
-std::string_view OutcomeName(dims::v1::PushOutcome outcome) {
-  switch (outcome) {
-    case dims::v1::PUSH_OUTCOME_DELIVERED:
-      return "delivered";
-    case dims::v1::PUSH_OUTCOME_REJECTED:
-      return "rejected";
-    default:
-      return "failed";
-  }
-}
-
 }  // namespace
 
 OutgoingSession::OutgoingSession(std::string id, MsrpUri local_uri, std::string aor,
@@ -395,7 +384,7 @@ void OutgoingSession::OnTransactionTimeout(const std::string& transaction_id) {
 }
 
 void OutgoingSession::Report(const MessageOutcome& outcome) {
-  metrics_.CountMessage(std::string(OutcomeName(outcome.outcome)));
+  metrics_.CountMessage(outcome.outcome);
   if (outcome.outcome == dims::v1::PUSH_OUTCOME_DELIVERED) ++delivered_;
   if (push_) push_->Deliver(outcome);
 }

@@ -1,6 +1,14 @@
 #include "relay_metrics.h"
 
 namespace dims::relay {
+namespace {
+
+prometheus::Family<prometheus::Counter>& MessagesSent(MetricsRegistry& registry) {
+  return registry.CounterFamily("messages_sent_total",
+                                "Pushed messages by outcome (delivered, rejected, failed).");
+}
+
+}  // namespace
 
 RelayMetrics::RelayMetrics(MetricsRegistry& registry)
     : sessions_outgoing(registry.GaugeFamily("sessions", "MSRP sessions held, by direction.")
@@ -12,9 +20,9 @@ RelayMetrics::RelayMetrics(MetricsRegistry& registry)
           "session_connects_total",
           "Session connection attempts by the relay's role (setup) and result.")),
       connections(registry.GaugeFamily("connections", "Open MSRP TCP connections.").Add({})),
-      messages_sent(registry.CounterFamily("messages_sent_total",
-                                           "Pushed messages by outcome (delivered, rejected, "
-                                           "failed).")),
+      messages_delivered(MessagesSent(registry).Add({{"outcome", "delivered"}})),
+      messages_rejected(MessagesSent(registry).Add({{"outcome", "rejected"}})),
+      messages_failed(MessagesSent(registry).Add({{"outcome", "failed"}})),
       bytes_sent(registry.CounterFamily("bytes_sent_total", "SEND body bytes written.").Add({})),
       chunks_sent(registry.CounterFamily("chunks_sent_total", "SEND chunks written.").Add({})),
       transaction_timeouts(registry
@@ -34,8 +42,17 @@ void RelayMetrics::CountConnect(const std::string& setup, const std::string& res
   session_connects.Add({{"setup", setup}, {"result", result}}).Increment();
 }
 
-void RelayMetrics::CountMessage(const std::string& outcome) {
-  messages_sent.Add({{"outcome", outcome}}).Increment();
+void RelayMetrics::CountMessage(dims::v1::PushOutcome outcome) {
+  switch (outcome) {
+    case dims::v1::PUSH_OUTCOME_DELIVERED:
+      messages_delivered.Increment();
+      break;
+    case dims::v1::PUSH_OUTCOME_REJECTED:
+      messages_rejected.Increment();
+      break;
+    default:
+      messages_failed.Increment();
+  }
 }
 
 }  // namespace dims::relay

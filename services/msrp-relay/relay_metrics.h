@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "dims/v1/relay.pb.h"
 #include "metrics.h"
 
 namespace dims::relay {
@@ -18,7 +19,10 @@ struct RelayMetrics {
   prometheus::Counter& sessions_opened;
   prometheus::Family<prometheus::Counter>& session_connects;
   prometheus::Gauge& connections;
-  prometheus::Family<prometheus::Counter>& messages_sent;
+  // Per outcome, resolved once: counted for every message pushed.
+  prometheus::Counter& messages_delivered;
+  prometheus::Counter& messages_rejected;
+  prometheus::Counter& messages_failed;
   prometheus::Counter& bytes_sent;
   prometheus::Counter& chunks_sent;
   prometheus::Counter& transaction_timeouts;
@@ -26,8 +30,7 @@ struct RelayMetrics {
 
   // setup "active" | "passive", result "connected" | "failed" | "timeout".
   void CountConnect(const std::string& setup, const std::string& result);
-  // outcome "delivered" | "rejected" | "failed".
-  void CountMessage(const std::string& outcome);
+  void CountMessage(dims::v1::PushOutcome outcome);
 };
 
 }  // namespace dims::relay
