@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
                         "session can leave at most one message delivered but not confirmed (sent "
                         "again)",
                         validate::IntInRange(1, 64)},
+                       {"push-ack-linger-ms", "20",
+                        "how long a push's confirmed messages wait for others to share their "
+                        "Ack to storage",
+                        validate::IntInRange(0, 1000)},
                        {"push-invite-timeout-ms", "40000",
                         "how long a push INVITE may wait for the client's final answer",
                         validate::IntInRange(1000, 300000)},
@@ -84,6 +88,7 @@ int main(int argc, char** argv) {
            .invite_timeout = std::chrono::milliseconds(config.GetInt("push-invite-timeout-ms")),
            .max_duration = std::chrono::seconds(config.GetInt("push-max-seconds")),
            .window = static_cast<uint32_t>(config.GetInt("push-window")),
+           .ack_linger = std::chrono::milliseconds(config.GetInt("push-ack-linger-ms")),
            .keep_alive_every = lease_ms / 3}});
   dims::delivery::DeliveryDispatcher dispatcher(*redis, schedule, runner, host->metrics(),
                                                 concurrent);

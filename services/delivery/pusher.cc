@@ -15,26 +15,27 @@ namespace {
 
 // Storage.Ack takes at most this many ids per call.
 constexpr size_t kMaxAckBatch = 1000;
-// How long confirmed messages wait for others to join their Ack.
-constexpr auto kAckLinger = std::chrono::milliseconds(20);
 
 // Acknowledges confirmed messages to storage on a thread of its own, so that the results of
-// the relay are read without waiting for the database: whatever was confirmed while an Ack ran
-// goes in the next one, so the batches grow with the load.
+// the relay are read without waiting for the database: what is confirmed within the linger, or
+// while an Ack runs, goes in the next one, so the batches grow with the load.
 class Acknowledger {
  public:
-  Acknowledger(v1::Storage::Stub& storage, const PushTarget& target)
-      : storage_(storage), target_(target), thread_([this] { Loop(); }) {}
+  Acknowledger(v1::Storage::Stub& storage, const PushTarget& target,
+               std::chrono::milliseconds linger)
+      : storage_(storage), target_(target), linger_(linger), thread_([this] { Loop(); }) {}
   ~Acknowledger() { Close(); }
 
-  void Add(std::string message_id) {
+  void Add(std::vector<std::string> message_ids) {
+    if (message_ids.empty()) return;
     bool wake;
     {
       std::lock_guard lock(mu_);
-      waiting_.push_back(std::move(message_id));
-      // Only what ends a wait: the first id (the thread sleeps until there is one) or a full
-      // batch (it lingers for more); waking it for every id would cost a switch each.
-      wake = waiting_.size() == 1 || waiting_.size() == kMaxAckBatch;
+      // Only what ends a wait: the first ids (the thread sleeps until there are some) or a full
+      // batch (it lingers for more).
+      wake = waiting_.empty();
+      for (auto& id : message_ids) waiting_.push_back(std::move(id));
+      wake = wake || waiting_.size() >= kMaxAckBatch;
     }
     if (wake) wake_.notify_one();
   }
@@ -58,10 +59,7 @@ class Acknowledger {
     for (;;) {
       wake_.wait(lock, [this] { return closing_ || !waiting_.empty(); });
       if (waiting_.empty()) return;
-      // Each Ack is a database transaction: a few milliseconds more gather a larger batch,
-      // which the store removes for about the cost of one message.
-      wake_.wait_for(lock, kAckLinger,
-                     [this] { return closing_ || waiting_.size() >= kMaxAckBatch; });
+      wake_.wait_for(lock, linger_, [this] { return closing_ || waiting_.size() >= kMaxAckBatch; });
       size_t n = std::min(waiting_.size(), kMaxAckBatch);
       std::vector<std::string> batch(std::make_move_iterator(waiting_.begin()),
                                      std::make_move_iterator(waiting_.begin() + n));
@@ -107,6 +105,7 @@ class Acknowledger {
 
   v1::Storage::Stub& storage_;
   const PushTarget& target_;
+  const std::chrono::milliseconds linger_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::vector<std::string> waiting_;
@@ -359,26 +358,30 @@ void Pusher::Transfer(Run& run) {
   auto fetch = storage_->Fetch(&fetch_context, fetch_request);
   auto push = relays_.At(run.relay_address).Push(&push_context);
 
-  Acknowledger acknowledger(*storage_, run.target);
+  Acknowledger acknowledger(*storage_, run.target, options_.ack_linger);
   std::thread results([&] {
     v1::RelayPushResponse response;
+    std::vector<std::string> delivered;
     while (push->Read(&response)) {
-      const auto& result = response.result();
-      bytes_.Increment(static_cast<double>(result.bytes_sent()));
-      switch (result.outcome()) {
-        case v1::PUSH_OUTCOME_DELIVERED:
-          acknowledger.Add(result.message_id());
-          break;
-        case v1::PUSH_OUTCOME_REJECTED:
-          ++report.rejected;
-          messages_rejected_.Increment();
-          if (result.msrp_status() != 0) report.msrp_status = result.msrp_status();
-          break;
-        default:
-          messages_failed_.Increment();
-          if (result.msrp_status() != 0) report.msrp_status = result.msrp_status();
-          break;
+      for (auto& result : *response.mutable_results()) {
+        bytes_.Increment(static_cast<double>(result.bytes_sent()));
+        switch (result.outcome()) {
+          case v1::PUSH_OUTCOME_DELIVERED:
+            delivered.push_back(std::move(*result.mutable_message_id()));
+            break;
+          case v1::PUSH_OUTCOME_REJECTED:
+            ++report.rejected;
+            messages_rejected_.Increment();
+            if (result.msrp_status() != 0) report.msrp_status = result.msrp_status();
+            break;
+          default:
+            messages_failed_.Increment();
+            if (result.msrp_status() != 0) report.msrp_status = result.msrp_status();
+            break;
+        }
       }
+      acknowledger.Add(std::move(delivered));
+      delivered.clear();
     }
   });
 
@@ -396,12 +399,14 @@ void Pusher::Transfer(Run& run) {
       fetch_ended = true;
       break;
     }
+    // Each batch storage sends goes to the relay as it is.
     item.Clear();
-    item.mutable_message()->Swap(fetched.mutable_message());
+    item.mutable_messages()->mutable_messages()->Swap(fetched.mutable_messages());
     writing = push->Write(item);
     if (writing) {
-      ++report.sent;
-      messages_sent_.Increment();
+      uint32_t count = static_cast<uint32_t>(item.messages().messages_size());
+      report.sent += count;
+      messages_sent_.Increment(count);
     }
   }
   if (!fetch_ended) fetch_context.TryCancel();  // the relay's stream broke first

@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
              validate::IntInRange(1000, 3600000)},
             {"chunk-bytes", "65536", "largest SEND chunk body",
              validate::IntInRange(1024, 1 << 20)},
+            {"push-result-linger-ms", "10",
+             "how long a push result waits for others to go back to delivery with it (0: each "
+             "at once)",
+             validate::IntInRange(0, 1000)},
             {"push-encapsulation", "message/sip",
              "Content-Type of the part that carries a pager-mode message",
              validate::OneOf({"message/sip", "message/sipfrag"})}}},
@@ -54,7 +58,8 @@ int main(int argc, char** argv) {
   dims::relay::SessionOptions session_options{
       .transaction_timeout = std::chrono::milliseconds(config.GetInt("transaction-timeout-ms")),
       .idle_timeout = std::chrono::milliseconds(config.GetInt("idle-timeout-ms")),
-      .chunk_bytes = static_cast<size_t>(config.GetInt("chunk-bytes"))};
+      .chunk_bytes = static_cast<size_t>(config.GetInt("chunk-bytes")),
+      .result_linger = std::chrono::milliseconds(config.GetInt("push-result-linger-ms"))};
   // The client's requests are small (bodiless SENDs, REPORTs); SENDs with content get 403.
   session_options.limits.max_body_bytes = 64 * 1024;
 

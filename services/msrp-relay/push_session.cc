@@ -13,6 +13,9 @@
 namespace dims::relay {
 namespace {
 
+// Lingering results go to the caller at once when this many have gathered.
+constexpr size_t kMaxResultsPerResponse = 256;
+
 using grpc::StatusCode;
 
 // A numeric host:port to connect to; no DNS on an event loop. RFC 4975 connects to the first
@@ -386,7 +389,27 @@ void OutgoingSession::OnTransactionTimeout(const std::string& transaction_id) {
 void OutgoingSession::Report(const MessageOutcome& outcome) {
   metrics_.CountMessage(outcome.outcome);
   if (outcome.outcome == dims::v1::PUSH_OUTCOME_DELIVERED) ++delivered_;
-  if (push_) push_->Deliver(outcome);
+  if (!push_) return;
+  unsent_results_.push_back(outcome);
+  unsent_results_.back().completed_at = std::chrono::system_clock::now();
+  if (options_.result_linger.count() == 0 || unsent_results_.size() >= kMaxResultsPerResponse) {
+    FlushResults();
+  } else if (results_timer_ == 0) {
+    std::weak_ptr<OutgoingSession> weak = weak_from_this();
+    results_timer_ = loop_->RunAfter(options_.result_linger, [weak] {
+      if (auto self = weak.lock()) {
+        self->results_timer_ = 0;
+        self->FlushResults();
+      }
+    });
+  }
+}
+
+void OutgoingSession::FlushResults() {
+  loop_->Cancel(results_timer_);
+  results_timer_ = 0;
+  if (push_ && !unsent_results_.empty()) push_->Deliver(unsent_results_);
+  unsent_results_.clear();
 }
 
 // --- Sending ------------------------------------------------------------------------------
@@ -499,10 +522,10 @@ void OutgoingSession::AttachPush(std::shared_ptr<PushStream> stream,
   MaybeRequestNext();
 }
 
-void OutgoingSession::EnqueuePush(PushStream* stream, PreparedMessage message) {
+void OutgoingSession::EnqueuePush(PushStream* stream, std::vector<PreparedMessage> messages) {
   if (!push_ || push_.get() != stream) return;
   read_pending_ = false;
-  ready_.push_back(std::move(message));
+  for (auto& message : messages) ready_.push_back(std::move(message));
   StartReady();
   MaybeRequestNext();
 }
@@ -545,8 +568,9 @@ void OutgoingSession::PushCancelled(PushStream* stream) {
 
 void OutgoingSession::MaybeRequestNext() {
   if (!push_ || input_ended_ || read_pending_ || !tracker_) return;
-  // The window's messages plus one read ahead; no more, so backpressure reaches the caller.
-  if (tracker_->open_messages() + ready_.size() > max_in_flight_) return;
+  // The window's messages plus one item read ahead, the next read only once that item is all
+  // sent: no more, so that backpressure reaches the caller.
+  if (!ready_.empty()) return;
   read_pending_ = true;
   push_->RequestNext();
 }
@@ -575,6 +599,7 @@ void OutgoingSession::EndPush(const RelayStatus& status, uint32_t failed_status,
   sending_.clear();
   for (const auto& [transaction, timer] : transaction_timers_) loop_->Cancel(timer);
   transaction_timers_.clear();
+  FlushResults();
   push_->End(status);
   push_.reset();
   tracker_.reset();

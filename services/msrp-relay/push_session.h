@@ -30,8 +30,8 @@ class PushStream {
   virtual ~PushStream() = default;
   // Read the next item (the session asks only while its window has room).
   virtual void RequestNext() = 0;
-  // Queue one result for the caller.
-  virtual void Deliver(const MessageOutcome& outcome) = 0;
+  // Queue results for the caller, to travel in one response.
+  virtual void Deliver(const std::vector<MessageOutcome>& outcomes) = 0;
   // End the stream with `status` once the results queued so far are written.
   virtual void End(const RelayStatus& status) = 0;
 };
@@ -50,6 +50,9 @@ struct SessionOptions {
   // without CloseSession).
   std::chrono::milliseconds idle_timeout{120000};
   size_t chunk_bytes = 65536;
+  // How long a push result waits for others to join it in one response to the caller (a
+  // gRPC write per message costs more than the message); 0: each goes at once.
+  std::chrono::milliseconds result_linger{10};
   MsrpLimits limits;
 };
 
@@ -80,7 +83,8 @@ class OutgoingSession : public MsrpConnection::Listener,
                     std::vector<MsrpParseResult> pending);
 
   void AttachPush(std::shared_ptr<PushStream> stream, const dims::v1::PushStart& start);
-  void EnqueuePush(PushStream* stream, PreparedMessage message);
+  // One item of the caller's stream, in order.
+  void EnqueuePush(PushStream* stream, std::vector<PreparedMessage> messages);
   void PushInputEnded(PushStream* stream);
   // The caller broke the protocol (a second start, a message without content).
   void FailPush(PushStream* stream, const RelayStatus& status);
@@ -140,6 +144,7 @@ class OutgoingSession : public MsrpConnection::Listener,
   void MaybeEndPush();
   void EndPush(const RelayStatus& status, uint32_t failed_status, const std::string& comment);
   void Report(const MessageOutcome& outcome);
+  void FlushResults();
 
   void End(const RelayStatus& push_status, const RelayStatus& waiter_status);
   void ArmReaper(EventLoop::Clock::time_point when);
@@ -171,9 +176,12 @@ class OutgoingSession : public MsrpConnection::Listener,
   bool input_ended_ = false;
   EventLoop::Clock::time_point push_started_;
   std::deque<Sending> sending_;
-  // Read one ahead of the window: the next message waits here, encapsulated, so that it goes
-  // out the moment the window opens instead of after another read from the caller's stream.
+  // Read ahead of the window: the messages of the last item read wait here, encapsulated, so
+  // that each goes out the moment the window opens instead of after a read from the caller.
   std::deque<PreparedMessage> ready_;
+  // Results not yet handed to the caller: they linger (result_linger) to travel together.
+  std::vector<MessageOutcome> unsent_results_;
+  EventLoop::TimerId results_timer_ = 0;
   std::unordered_map<std::string, EventLoop::TimerId> transaction_timers_;
   uint64_t next_seq_ = 1;
   uint32_t delivered_ = 0;

@@ -4,6 +4,7 @@
 // decisions (results to the caller, timers, aborting chunks).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -25,6 +26,7 @@ struct MessageOutcome {
   uint32_t msrp_status = 0;
   std::string msrp_comment;
   uint64_t bytes_sent = 0;
+  std::chrono::system_clock::time_point completed_at{};  // set when reported
 };
 
 class PushTracker {

@@ -90,19 +90,33 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
       });
       return;
     }
-    std::string error;
-    auto body = EncapsulateForPush(request_.message(), pager_part_, &error);
-    if (!body) {
-      Post([error](OutgoingSession& session, PushReactor* self) {
-        session.FailPush(self, RelayError(StatusCode::INVALID_ARGUMENT, error, "MISSING_CONTENT",
-                                          "message.content"));
+    if (!request_.has_messages() || request_.messages().messages().empty()) {
+      Post([](OutgoingSession& session, PushReactor* self) {
+        session.FailPush(self, RelayError(StatusCode::INVALID_ARGUMENT, "an item with no messages",
+                                          "NO_MESSAGES", "messages"));
       });
       return;
     }
-    PreparedMessage prepared{.message_id = request_.message().message_id(),
-                             .msrp_message_id = PushMessageId(request_.message().message_id()),
-                             .content_type = std::move(body->content_type),
-                             .body = std::make_shared<const std::string>(std::move(body->body))};
+    // The whole item or nothing of it: a bad message fails the push before any is queued.
+    std::vector<PreparedMessage> prepared;
+    prepared.reserve(request_.messages().messages_size());
+    for (int i = 0; i < request_.messages().messages_size(); ++i) {
+      const auto& message = request_.messages().messages(i);
+      std::string error;
+      auto body = EncapsulateForPush(message, pager_part_, &error);
+      if (!body) {
+        std::string field = "messages.messages[" + std::to_string(i) + "].content";
+        Post([error, field](OutgoingSession& session, PushReactor* self) {
+          session.FailPush(
+              self, RelayError(StatusCode::INVALID_ARGUMENT, error, "MISSING_CONTENT", field));
+        });
+        return;
+      }
+      prepared.push_back({.message_id = message.message_id(),
+                          .msrp_message_id = PushMessageId(message.message_id()),
+                          .content_type = std::move(body->content_type),
+                          .body = std::make_shared<const std::string>(std::move(body->body))});
+    }
     session_->loop()->Post(
         [session = session_, self = shared_from_this(), prepared = std::move(prepared)]() mutable {
           session->EnqueuePush(self.get(), std::move(prepared));
@@ -160,18 +174,24 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
     StartRead(&request_);
   }
 
-  void Deliver(const MessageOutcome& outcome) override {
+  void Deliver(const std::vector<MessageOutcome>& outcomes) override {
     const RelayPushResponse* first = nullptr;
     {
       std::lock_guard lock(mu_);
       if (done_ || finish_taken_) return;
-      auto* result = results_.emplace_back().mutable_result();
-      result->set_message_id(outcome.message_id);
-      result->set_outcome(outcome.outcome);
-      result->set_msrp_status(outcome.msrp_status);
-      result->set_msrp_comment(outcome.msrp_comment);
-      result->set_bytes_sent(outcome.bytes_sent);
-      *result->mutable_completed_at() = TimeUtil::GetCurrentTime();
+      auto& response = results_.emplace_back();
+      for (const auto& outcome : outcomes) {
+        auto* result = response.add_results();
+        result->set_message_id(outcome.message_id);
+        result->set_outcome(outcome.outcome);
+        result->set_msrp_status(outcome.msrp_status);
+        result->set_msrp_comment(outcome.msrp_comment);
+        result->set_bytes_sent(outcome.bytes_sent);
+        *result->mutable_completed_at() =
+            TimeUtil::NanosecondsToTimestamp(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 outcome.completed_at.time_since_epoch())
+                                                 .count());
+      }
       if (!writing_) {
         writing_ = true;
         first = &results_.front();

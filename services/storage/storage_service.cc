@@ -15,6 +15,8 @@ namespace v1 = dims::v1;
 
 constexpr int kMaxIdsPerCall = 1000;
 constexpr int kFetchPage = 32;
+// A Fetch response carries messages up to this size (always at least one).
+constexpr size_t kFetchResponseBytes = 1 << 20;
 
 // RESOURCE_EXHAUSTED naming the limit, in the message and in ErrorDetail.limit.
 Status QuotaExceeded(grpc::CallbackServerContext* context, const StoreLimits& limits,
@@ -410,7 +412,6 @@ class FetchReactor : public grpc::ServerWriteReactor<v1::StorageFetchResponse> {
       Finish(Status(StatusCode::CANCELLED, "reader went away"));
       return;
     }
-    ++sent_;
     WriteNext();
   }
 
@@ -432,24 +433,32 @@ class FetchReactor : public grpc::ServerWriteReactor<v1::StorageFetchResponse> {
     if (!queued) Finish(Status(StatusCode::UNAVAILABLE, "storage is overloaded; retry later"));
   }
 
+  // Writes what is left of the page, as many messages as fit in one response.
   void WriteNext() {
-    if (max_messages_ > 0 && sent_ >= max_messages_) {
-      Finish(Status::OK);
-      return;
-    }
-    if (next_ >= page_.size()) {
-      if (page_.size() < static_cast<size_t>(kFetchPage)) {
-        Finish(Status::OK);
-      } else {
-        LoadPage();
-      }
-      return;
-    }
-    const StoredMessage& m = page_[next_++];
-    after_ = m.number;
     response_.Clear();
-    ToProto(m, response_.mutable_message());
-    StartWrite(&response_);
+    size_t bytes = 0;
+    while (next_ < page_.size() && (max_messages_ == 0 || sent_ < max_messages_)) {
+      const StoredMessage& m = page_[next_];
+      auto* message = response_.add_messages();
+      ToProto(m, message);
+      size_t size = message->ByteSizeLong();
+      if (response_.messages_size() > 1 && bytes + size > kFetchResponseBytes) {
+        response_.mutable_messages()->RemoveLast();  // the next response's first
+        break;
+      }
+      bytes += size;
+      after_ = m.number;
+      ++next_;
+      ++sent_;
+    }
+    if (response_.messages_size() > 0) {
+      StartWrite(&response_);
+    } else if ((max_messages_ > 0 && sent_ >= max_messages_) ||
+               page_.size() < static_cast<size_t>(kFetchPage)) {
+      Finish(Status::OK);
+    } else {
+      LoadPage();
+    }
   }
 
   DeferredStore& store_;

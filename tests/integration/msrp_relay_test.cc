@@ -248,41 +248,44 @@ dims::v1::DeferredMessage Pager(int n, const std::string& body = "") {
 
 // --- A Push call driven from two threads (writes, reads) -------------------------------------
 
+dims::v1::RelayPushRequest StartItem(const std::string& session_id, uint32_t max_in_flight) {
+  dims::v1::RelayPushRequest start;
+  start.mutable_start()->set_session_id(session_id);
+  start.mutable_start()->set_max_in_flight(max_in_flight);
+  return start;
+}
+
 class PushCall {
  public:
+  // Writes a start item (unless told not to), then the messages `per_item` to a messages item,
+  // then half-closes.
   PushCall(dims::v1::Relay::Stub& stub, const std::string& session_id, uint32_t max_in_flight,
-           std::vector<dims::v1::DeferredMessage> messages, bool first_is_start = true) {
-    context_.set_deadline(std::chrono::system_clock::now() + 60s);
-    stream_ = stub.Push(&context_);
-    writer_ = std::thread(
-        [this, session_id, max_in_flight, first_is_start, messages = std::move(messages)] {
-          if (first_is_start) {
-            dims::v1::RelayPushRequest start;
-            start.mutable_start()->set_session_id(session_id);
-            start.mutable_start()->set_max_in_flight(max_in_flight);
-            if (!stream_->Write(start)) return;
-          }
-          for (const auto& message : messages) {
-            dims::v1::RelayPushRequest item;
-            *item.mutable_message() = message;
-            if (!stream_->Write(item)) return;
-            ++written_;
-          }
-          stream_->WritesDone();
-        });
-    reader_ = std::thread([this] {
-      dims::v1::RelayPushResponse response;
-      while (stream_->Read(&response)) {
-        std::lock_guard lock(mu_);
-        results_.push_back(response.result());
+           const std::vector<dims::v1::DeferredMessage>& messages, bool first_is_start = true,
+           size_t per_item = 1) {
+    std::vector<dims::v1::RelayPushRequest> items;
+    if (first_is_start) items.push_back(StartItem(session_id, max_in_flight));
+    for (size_t i = 0; i < messages.size(); i += per_item) {
+      auto& item = items.emplace_back();
+      for (size_t j = i; j < std::min(messages.size(), i + per_item); ++j) {
+        *item.mutable_messages()->add_messages() = messages[j];
       }
-    });
+    }
+    Start(stub, std::move(items));
+  }
+  // Writes `items` as they are, then half-closes.
+  PushCall(dims::v1::Relay::Stub& stub, std::vector<dims::v1::RelayPushRequest> items) {
+    Start(stub, std::move(items));
   }
   ~PushCall() { Finish(); }
 
   std::vector<dims::v1::PushResult> Results() {
     std::lock_guard lock(mu_);
     return results_;
+  }
+  // How many responses carried the results.
+  size_t Responses() {
+    std::lock_guard lock(mu_);
+    return responses_;
   }
   bool WaitResults(size_t count, std::chrono::milliseconds timeout) {
     return WaitFor([&] { return Results().size() >= count; }, timeout);
@@ -304,14 +307,33 @@ class PushCall {
   const dims::v1::ErrorDetail& detail() const { return detail_; }
 
  private:
+  void Start(dims::v1::Relay::Stub& stub, std::vector<dims::v1::RelayPushRequest> items) {
+    context_.set_deadline(std::chrono::system_clock::now() + 60s);
+    stream_ = stub.Push(&context_);
+    writer_ = std::thread([this, items = std::move(items)] {
+      for (const auto& item : items) {
+        if (!stream_->Write(item)) return;
+      }
+      stream_->WritesDone();
+    });
+    reader_ = std::thread([this] {
+      dims::v1::RelayPushResponse response;
+      while (stream_->Read(&response)) {
+        std::lock_guard lock(mu_);
+        ++responses_;
+        for (const auto& result : response.results()) results_.push_back(result);
+      }
+    });
+  }
+
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<dims::v1::RelayPushRequest, dims::v1::RelayPushResponse>>
       stream_;
   std::thread writer_;
   std::thread reader_;
-  std::atomic<int> written_{0};
   std::mutex mu_;
   std::vector<dims::v1::PushResult> results_;
+  size_t responses_ = 0;
   bool finished_ = false;
   grpc::Status status_;
   dims::v1::ErrorDetail detail_;
@@ -446,7 +468,8 @@ TEST_F(MsrpRelayTest, RelayActivePushesThreeMessagesInOrderWithStableMessageIds)
   std::vector<dims::v1::DeferredMessage> messages = {Pager(1), Pager(2), Pager(3)};
   std::vector<PeerMessage> sends;
   {
-    PushCall push(*relay_, session.session_id(), 1, messages);
+    // Two items: messages 1 and 2, then 3.
+    PushCall push(*relay_, session.session_id(), 1, messages, true, /*per_item=*/2);
     sends = AnswerSends(*peer, 3);
     ASSERT_TRUE(push.Finish().ok()) << Describe(push.Finish()) << Log();
     auto results = push.Results();
@@ -725,6 +748,36 @@ TEST_F(MsrpRelayTest, PushErrors) {
   }
 }
 
+TEST_F(MsrpRelayTest, AnItemWithABadMessageSendsNothingOfIt) {
+  auto session = Open();
+  auto peer = ConnectRelayActive(session.session_id());
+  ASSERT_TRUE(peer);
+  {
+    auto empty = Pager(2);
+    empty.clear_sip_request();
+    PushCall push(*relay_, session.session_id(), 1, {Pager(1), empty}, true, /*per_item=*/2);
+    EXPECT_EQ(push.Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(push.detail().reason(), "MISSING_CONTENT");
+    EXPECT_EQ(push.detail().field(), "messages.messages[1].content");
+    EXPECT_TRUE(push.Results().empty());
+  }
+  EXPECT_FALSE(peer->Read(500ms)) << "a SEND of a refused item went out";
+  // An item without messages.
+  {
+    dims::v1::RelayPushRequest nothing;
+    nothing.mutable_messages();
+    PushCall push(*relay_, {StartItem(session.session_id(), 1), nothing});
+    EXPECT_EQ(push.Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(push.detail().reason(), "NO_MESSAGES");
+  }
+  // The session still pushes.
+  PushCall push(*relay_, session.session_id(), 1, {Pager(3)});
+  EXPECT_EQ(AnswerSends(*peer, 1).size(), 1u);
+  ASSERT_TRUE(push.Finish().ok()) << Log();
+  ASSERT_EQ(push.Results().size(), 1u);
+  EXPECT_EQ(push.Results()[0].outcome(), dims::v1::PUSH_OUTCOME_DELIVERED);
+}
+
 TEST_F(MsrpRelayTest, AnInboundConnectionForAnUnknownSessionGets481) {
   auto session = Open();
   auto peer = RawMsrpPeer::Connect(MsrpPort(session));
@@ -755,6 +808,35 @@ TEST_F(MsrpRelayTest, DrainingEndsARunningPushUnavailable) {
   auto exit = stack_.process("msrp-relay").Wait(15s);
   ASSERT_TRUE(exit) << Log();
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << Log();
+}
+
+class MsrpRelayLingerTest : public MsrpRelayTest {
+ protected:
+  void SetUp() override { StartRelay({{"DIMS_PUSH_RESULT_LINGER_MS", "300"}}); }
+};
+
+TEST_F(MsrpRelayLingerTest, ResultsThatCompleteTogetherComeInOneResponse) {
+  auto session = Open();
+  auto peer = ConnectRelayActive(session.session_id());
+  ASSERT_TRUE(peer);
+  std::vector<dims::v1::DeferredMessage> messages;
+  for (int i = 1; i <= 6; ++i) messages.push_back(Pager(i));
+  PushCall push(*relay_, session.session_id(), 6, messages, true, /*per_item=*/6);
+  std::vector<PeerMessage> sends;
+  for (int i = 0; i < 6; ++i) {
+    auto send = peer->Read(10s);
+    ASSERT_TRUE(send) << Log();
+    sends.push_back(*send);
+  }
+  for (const auto& send : sends) peer->Respond(send, 200, "OK");
+  ASSERT_TRUE(push.Finish().ok()) << Log();
+  auto results = push.Results();
+  ASSERT_EQ(results.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(results[i].message_id(), messages[i].message_id());
+    EXPECT_EQ(results[i].outcome(), dims::v1::PUSH_OUTCOME_DELIVERED);
+  }
+  EXPECT_EQ(push.Responses(), 1u);
 }
 
 class MsrpRelayTimeoutTest : public MsrpRelayTest {

@@ -186,7 +186,9 @@ class PushDeliveryTest : public ::testing::Test {
     auto reader = storage_->Fetch(&context, request);
     std::vector<v1::DeferredMessage> messages;
     v1::StorageFetchResponse item;
-    while (reader->Read(&item)) messages.push_back(item.message());
+    while (reader->Read(&item)) {
+      for (const auto& message : item.messages()) messages.push_back(message);
+    }
     grpc::Status status = reader->Finish();
     EXPECT_TRUE(status.ok()) << Describe(status);
     return messages;

@@ -154,7 +154,7 @@ class StorageClient {
   }
 
   grpc::Status Fetch(const std::string& aor, std::vector<v1::DeferredMessage>* messages,
-                     const std::vector<std::string>& ids = {}) {
+                     const std::vector<std::string>& ids = {}, int* responses = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 30s);
     v1::StorageFetchRequest request;
@@ -163,7 +163,12 @@ class StorageClient {
     auto reader = stub_->Fetch(&context, request);
     v1::StorageFetchResponse response;
     messages->clear();
-    while (reader->Read(&response)) messages->push_back(response.message());
+    if (responses) *responses = 0;
+    while (reader->Read(&response)) {
+      EXPECT_GT(response.messages_size(), 0) << "an empty Fetch response";
+      if (responses) ++*responses;
+      for (const auto& message : response.messages()) messages->push_back(message);
+    }
     return reader->Finish();
   }
 
@@ -521,6 +526,33 @@ TEST_F(StorageTest, FetchListAndSummaryKeepArrivalOrderPerUser) {
   ASSERT_EQ(summary.entries_size(), 5);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(summary.entries(i).message_id(), alice_ids[i]);
   EXPECT_TRUE(summary.entries_truncated());
+}
+
+TEST_F(StorageTest, FetchSendsManyMessagesPerResponseUpToAboutOneMebibyte) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const std::string aor = Aor("fetch-batches");
+  std::vector<std::string> ids;
+  // 40 small ones (a database page of 32, then 8), then three of 600 KB (large mode).
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back(MustStore(StoreRequest(aor, "fb-" + std::to_string(i))).message_id());
+  }
+  for (int i = 0; i < 3; ++i) {
+    v1::StorageStoreRequest large = StoreRequest(aor, "fb-large-" + std::to_string(i));
+    large.mutable_large()->set_msrp_message_id("msrp-fb-" + std::to_string(i));
+    large.mutable_large()->set_content(std::string(600 * 1024, static_cast<char>('a' + i)));
+    ids.push_back(MustStore(large).message_id());
+  }
+  ASSERT_FALSE(HasFailure());
+  std::vector<v1::DeferredMessage> fetched;
+  int responses = 0;
+  grpc::Status status = client().Fetch(aor, &fetched, {}, &responses);
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  EXPECT_EQ(Ids(fetched), ids);
+  ASSERT_EQ(fetched.size(), 43u);
+  EXPECT_EQ(fetched[42].large().content(), std::string(600 * 1024, 'c'));
+  // The first page in one response; the next 8 with the first large one; then one large one
+  // a response, as two would pass 1 MiB.
+  EXPECT_EQ(responses, 4);
 }
 
 TEST_F(StorageTest, ListPagesNeitherRepeatNorSkipWhenTheStoreChangesBetweenPages) {
