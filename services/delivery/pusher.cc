@@ -359,10 +359,12 @@ void Pusher::Transfer(Run& run) {
   auto push = relays_.At(run.relay_address).Push(&push_context);
 
   Acknowledger acknowledger(*storage_, run.target, options_.ack_linger);
+  uint32_t reported = 0;  // results read, of any outcome
   std::thread results([&] {
     v1::RelayPushResponse response;
     std::vector<std::string> delivered;
     while (push->Read(&response)) {
+      reported += static_cast<uint32_t>(response.results_size());
       for (auto& result : *response.mutable_results()) {
         bytes_.Increment(static_cast<double>(result.bytes_sent()));
         switch (result.outcome()) {
@@ -399,6 +401,7 @@ void Pusher::Transfer(Run& run) {
       fetch_ended = true;
       break;
     }
+    if (fetched.messages().empty()) continue;
     // Each batch storage sends goes to the relay as it is.
     item.Clear();
     item.mutable_messages()->mutable_messages()->Swap(fetched.mutable_messages());
@@ -419,6 +422,8 @@ void Pusher::Transfer(Run& run) {
 
   report.delivered = acknowledger.Close();
   messages_delivered_.Increment(report.delivered);
+  // An item the relay had not taken when the push ended gets no results: not confirmed either.
+  if (reported < report.sent) messages_failed_.Increment(report.sent - reported);
   if (!push_status.ok()) {
     run.Fail(PushReport::Stage::kTransfer, push_status, &push_context);
   } else if (fetch_ended && !fetch_status.ok()) {

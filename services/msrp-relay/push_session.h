@@ -28,7 +28,7 @@ namespace dims::relay {
 class PushStream {
  public:
   virtual ~PushStream() = default;
-  // Read the next item (the session asks only while its window has room).
+  // Read the next item (the session asks once the last item's messages are all in the window).
   virtual void RequestNext() = 0;
   // Queue results for the caller, to travel in one response.
   virtual void Deliver(const std::vector<MessageOutcome>& outcomes) = 0;
@@ -86,7 +86,8 @@ class OutgoingSession : public MsrpConnection::Listener,
   // One item of the caller's stream, in order.
   void EnqueuePush(PushStream* stream, std::vector<PreparedMessage> messages);
   void PushInputEnded(PushStream* stream);
-  // The caller broke the protocol (a second start, a message without content).
+  // The caller broke the protocol (a second start, an empty or oversized item, a message
+  // without content).
   void FailPush(PushStream* stream, const RelayStatus& status);
   // The caller cancelled: the push ends and the session closes.
   void PushCancelled(PushStream* stream);

@@ -18,6 +18,9 @@ using google::protobuf::util::TimeUtil;
 using grpc::StatusCode;
 
 constexpr auto kMaxConnectTimeout = std::chrono::minutes(10);
+// Messages one Push item may carry: the relay holds an item whole (encapsulated) while its
+// messages go out, so a caller cannot make it hold a backlog.
+constexpr int kMaxItemMessages = 1000;
 
 // "multipart/mixed message/sip message/sipfrag" unless the caller names its own.
 const std::vector<std::string> kDefaultAcceptTypes = {"multipart/mixed", "message/sip",
@@ -97,6 +100,15 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
       });
       return;
     }
+    if (request_.messages().messages_size() > kMaxItemMessages) {
+      Post([](OutgoingSession& session, PushReactor* self) {
+        session.FailPush(self, RelayError(StatusCode::INVALID_ARGUMENT,
+                                          "an item with more than " +
+                                              std::to_string(kMaxItemMessages) + " messages",
+                                          "ITEM_TOO_LARGE", "messages"));
+      });
+      return;
+    }
     // The whole item or nothing of it: a bad message fails the push before any is queued.
     std::vector<PreparedMessage> prepared;
     prepared.reserve(request_.messages().messages_size());
@@ -117,6 +129,7 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
                           .content_type = std::move(body->content_type),
                           .body = std::make_shared<const std::string>(std::move(body->body))});
     }
+    request_.Clear();  // held encapsulated now; not twice until the next read
     session_->loop()->Post(
         [session = session_, self = shared_from_this(), prepared = std::move(prepared)]() mutable {
           session->EnqueuePush(self.get(), std::move(prepared));
@@ -179,7 +192,8 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
     {
       std::lock_guard lock(mu_);
       if (done_ || finish_taken_) return;
-      auto& response = results_.emplace_back();
+      // Joins the last queued response when that one is not the front, being written.
+      auto& response = results_.size() >= 2 ? results_.back() : results_.emplace_back();
       for (const auto& outcome : outcomes) {
         auto* result = response.add_results();
         result->set_message_id(outcome.message_id);

@@ -15,7 +15,7 @@ namespace v1 = dims::v1;
 
 constexpr int kMaxIdsPerCall = 1000;
 constexpr int kFetchPage = 32;
-// A Fetch response carries messages up to this size (always at least one).
+// A Fetch response carries messages up to this size (always at least one), and at most a page.
 constexpr size_t kFetchResponseBytes = 1 << 20;
 
 // RESOURCE_EXHAUSTED naming the limit, in the message and in ErrorDetail.limit.
@@ -433,19 +433,18 @@ class FetchReactor : public grpc::ServerWriteReactor<v1::StorageFetchResponse> {
     if (!queued) Finish(Status(StatusCode::UNAVAILABLE, "storage is overloaded; retry later"));
   }
 
-  // Writes what is left of the page, as many messages as fit in one response.
+  // Writes what is left of the page, as many messages as fit in one response (a response never
+  // spans two pages: at most kFetchPage messages).
   void WriteNext() {
     response_.Clear();
     size_t bytes = 0;
     while (next_ < page_.size() && (max_messages_ == 0 || sent_ < max_messages_)) {
       const StoredMessage& m = page_[next_];
-      auto* message = response_.add_messages();
-      ToProto(m, message);
-      size_t size = message->ByteSizeLong();
-      if (response_.messages_size() > 1 && bytes + size > kFetchResponseBytes) {
-        response_.mutable_messages()->RemoveLast();  // the next response's first
-        break;
-      }
+      v1::DeferredMessage message;
+      ToProto(m, &message);
+      size_t size = message.ByteSizeLong();
+      if (response_.messages_size() > 0 && bytes + size > kFetchResponseBytes) break;
+      response_.add_messages()->Swap(&message);
       bytes += size;
       after_ = m.number;
       ++next_;

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -270,11 +271,12 @@ class PushCall {
         *item.mutable_messages()->add_messages() = messages[j];
       }
     }
-    Start(stub, std::move(items));
+    Start(stub, std::move(items), true);
   }
-  // Writes `items` as they are, then half-closes.
-  PushCall(dims::v1::Relay::Stub& stub, std::vector<dims::v1::RelayPushRequest> items) {
-    Start(stub, std::move(items));
+  // Writes `items` as they are, then half-closes unless told not to (then HalfClose does).
+  PushCall(dims::v1::Relay::Stub& stub, std::vector<dims::v1::RelayPushRequest> items,
+           bool half_close = true) {
+    Start(stub, std::move(items), half_close);
   }
   ~PushCall() { Finish(); }
 
@@ -291,12 +293,16 @@ class PushCall {
     return WaitFor([&] { return Results().size() >= count; }, timeout);
   }
   void Cancel() { context_.TryCancel(); }
+  void HalfClose() {
+    writer_.join();
+    stream_->WritesDone();
+  }
 
   grpc::Status Finish() {
     if (finished_) return status_;
     finished_ = true;
     reader_.join();
-    writer_.join();
+    if (writer_.joinable()) writer_.join();
     status_ = stream_->Finish();
     const auto& trailers = context_.GetServerTrailingMetadata();
     if (auto it = trailers.find("dims-error-bin"); it != trailers.end()) {
@@ -307,14 +313,15 @@ class PushCall {
   const dims::v1::ErrorDetail& detail() const { return detail_; }
 
  private:
-  void Start(dims::v1::Relay::Stub& stub, std::vector<dims::v1::RelayPushRequest> items) {
+  void Start(dims::v1::Relay::Stub& stub, std::vector<dims::v1::RelayPushRequest> items,
+             bool half_close) {
     context_.set_deadline(std::chrono::system_clock::now() + 60s);
     stream_ = stub.Push(&context_);
-    writer_ = std::thread([this, items = std::move(items)] {
+    writer_ = std::thread([this, half_close, items = std::move(items)] {
       for (const auto& item : items) {
         if (!stream_->Write(item)) return;
       }
-      stream_->WritesDone();
+      if (half_close) stream_->WritesDone();
     });
     reader_ = std::thread([this] {
       dims::v1::RelayPushResponse response;
@@ -603,6 +610,29 @@ TEST_F(MsrpRelayTest, ALostConnectionFailsTheUnconfirmedAndEndsThePushUnavailabl
   EXPECT_EQ(results[3].message_id(), Pager(4).message_id());
 }
 
+TEST_F(MsrpRelayTest, ALostConnectionFailsEveryMessageOfTheItemReadAheadOnce) {
+  auto session = Open();
+  auto peer = ConnectRelayActive(session.session_id());
+  ASSERT_TRUE(peer);
+  std::vector<dims::v1::DeferredMessage> messages;
+  for (int i = 1; i <= 6; ++i) messages.push_back(Pager(i));
+  PushCall push(*relay_, session.session_id(), 1, messages, true, /*per_item=*/6);
+  EXPECT_EQ(AnswerSends(*peer, 1).size(), 1u);
+  ASSERT_TRUE(peer->Read(10s)) << Log();  // the second, never answered
+  peer->Close();
+  EXPECT_EQ(push.Finish().error_code(), grpc::StatusCode::UNAVAILABLE) << Log();
+  auto results = push.Results();
+  ASSERT_EQ(results.size(), 6u);
+  EXPECT_EQ(results[0].outcome(), dims::v1::PUSH_OUTCOME_DELIVERED);
+  std::set<std::string> failed;
+  for (size_t i = 1; i < 6; ++i) {
+    EXPECT_EQ(results[i].outcome(), dims::v1::PUSH_OUTCOME_FAILED);
+    failed.insert(results[i].message_id());
+  }
+  EXPECT_EQ(failed.size(), 5u);
+  EXPECT_FALSE(failed.count(messages[0].message_id()));
+}
+
 TEST_F(MsrpRelayTest, TheInFlightWindowIsHonoured) {
   auto session = Open();
   auto peer = ConnectRelayActive(session.session_id());
@@ -769,7 +799,18 @@ TEST_F(MsrpRelayTest, AnItemWithABadMessageSendsNothingOfIt) {
     PushCall push(*relay_, {StartItem(session.session_id(), 1), nothing});
     EXPECT_EQ(push.Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(push.detail().reason(), "NO_MESSAGES");
+    EXPECT_EQ(push.detail().field(), "messages");
   }
+  // An item of more than 1000 messages.
+  {
+    std::vector<dims::v1::DeferredMessage> many;
+    for (int i = 0; i < 1001; ++i) many.push_back(Pager(i));
+    PushCall push(*relay_, session.session_id(), 1, many, true, /*per_item=*/1001);
+    EXPECT_EQ(push.Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(push.detail().reason(), "ITEM_TOO_LARGE");
+    EXPECT_TRUE(push.Results().empty());
+  }
+  EXPECT_FALSE(peer->Read(300ms)) << "a SEND of a refused item went out";
   // The session still pushes.
   PushCall push(*relay_, session.session_id(), 1, {Pager(3)});
   EXPECT_EQ(AnswerSends(*peer, 1).size(), 1u);
@@ -812,10 +853,10 @@ TEST_F(MsrpRelayTest, DrainingEndsARunningPushUnavailable) {
 
 class MsrpRelayLingerTest : public MsrpRelayTest {
  protected:
-  void SetUp() override { StartRelay({{"DIMS_PUSH_RESULT_LINGER_MS", "300"}}); }
+  void SetUp() override { StartRelay({{"DIMS_PUSH_RESULT_LINGER_MS", "1000"}}); }
 };
 
-TEST_F(MsrpRelayLingerTest, ResultsThatCompleteTogetherComeInOneResponse) {
+TEST_F(MsrpRelayLingerTest, LingeringResultsGoInOneResponseWhenThePushEnds) {
   auto session = Open();
   auto peer = ConnectRelayActive(session.session_id());
   ASSERT_TRUE(peer);
@@ -837,6 +878,22 @@ TEST_F(MsrpRelayLingerTest, ResultsThatCompleteTogetherComeInOneResponse) {
     EXPECT_EQ(results[i].outcome(), dims::v1::PUSH_OUTCOME_DELIVERED);
   }
   EXPECT_EQ(push.Responses(), 1u);
+}
+
+TEST_F(MsrpRelayLingerTest, ALingeringResultGoesWhenItsLingerEndsWhileThePushGoesOn) {
+  auto session = Open();
+  auto peer = ConnectRelayActive(session.session_id());
+  ASSERT_TRUE(peer);
+  dims::v1::RelayPushRequest item;
+  *item.mutable_messages()->add_messages() = Pager(1);
+  // The stream stays open: only the linger's end can bring the result.
+  PushCall push(*relay_, {StartItem(session.session_id(), 1), item}, /*half_close=*/false);
+  ASSERT_EQ(AnswerSends(*peer, 1).size(), 1u);
+  ASSERT_TRUE(push.WaitResults(1, 10s)) << Log();
+  EXPECT_EQ(push.Results()[0].outcome(), dims::v1::PUSH_OUTCOME_DELIVERED);
+  push.HalfClose();
+  ASSERT_TRUE(push.Finish().ok()) << Log();
+  EXPECT_EQ(push.Results().size(), 1u);
 }
 
 class MsrpRelayTimeoutTest : public MsrpRelayTest {

@@ -431,7 +431,8 @@ TEST_F(PushDeliveryTest, AReplicaKilledMidPushLeavesTheRestToAnotherAndNothingIs
   EXPECT_TRUE(WaitFor([&] { return StoredCount(alice.Aor()) == 0; }, 20s));
   EXPECT_GE(alice.sessions().size(), 2u);
   // Sent again at most: the SEND in flight, and one the client had confirmed whose Ack the
-  // killed replica had not yet made (it acknowledges within 20 ms; the client takes 100 ms).
+  // killed replica had not yet made (results linger 10 ms at the relay and 20 ms before the Ack;
+  // the client takes 100 ms a message).
   EXPECT_LE(alice.AllMessages().size(), 42u);
 }
 
