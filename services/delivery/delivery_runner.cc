@@ -110,8 +110,11 @@ void DeliveryRunner::Run(const DeliverySchedule::Claim& claim) {
     duration_.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     // The claim as a push may have extended it.
-    schedule_.Finish(attempt.claim,
-                     attempt.lease_lost ? Clock::now() + options_.busy_retry : attempt.again);
+    if (attempt.lease_lost) {
+      schedule_.Finish(attempt.claim, Clock::now() + options_.busy_retry);
+    } else {
+      schedule_.FinishEvaluation(attempt.claim, attempt.again);
+    }
   } catch (const std::exception& e) {
     log::Warn("delivery evaluation interrupted", {{"aor", claim.aor}, {"error", e.what()}});
     try {

@@ -9,16 +9,32 @@ namespace v1 = dims::v1;
 
 namespace {
 
-// KEYS: due. ARGV: now (ms), claim end (ms), count. Returns the claimed AORs.
-constexpr const char* kClaimDue = R"lua(
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, aor in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], aor) end
-return due
+// KEYS: due. ARGV: aor, due time (ms), kClaimedScore. A user not claimed is due at the earlier of
+// its due time and this one; a claimed one is left to its claim. Returns 1 when the user was not
+// scheduled before, else 0.
+constexpr const char* kScheduleDue = R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) >= tonumber(ARGV[3]) then return 0 end
+return redis.call('ZADD', KEYS[1], 'LT', ARGV[2], ARGV[1])
 )lua";
 
-// KEYS: due. ARGV: aor, claim end (ms), next due time (ms) or "". The claim still stands only
-// while the score is its own: a trigger meanwhile lowered it, or the claim lapsed and another
-// replica holds the user now; then the user stays as it is.
+// KEYS: due. ARGV: now (ms), claimed score to set, count, kClaimedScore. Claims users due by
+// now, then users whose claim ended by now (their holder died). Returns the claimed AORs.
+constexpr const char* kClaimDue = R"lua(
+local claimed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local room = tonumber(ARGV[3]) - #claimed
+if room > 0 then
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4],
+                            tostring(tonumber(ARGV[4]) + tonumber(ARGV[1])), 'LIMIT', 0, room)
+  for _, aor in ipairs(lapsed) do table.insert(claimed, aor) end
+end
+for _, aor in ipairs(claimed) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], aor) end
+return claimed
+)lua";
+
+// KEYS: due. ARGV: aor, claimed score, next due time (ms) or "". The claim still stands only
+// while the score is its own (else it lapsed and another replica holds the user now; then the
+// user stays as it is). Returns 1 when it stood.
 constexpr const char* kFinish = R"lua(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
@@ -27,14 +43,20 @@ else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1
 )lua";
 
-// KEYS: due. ARGV: aor, claim end (ms), new claim end (ms). 1: extended; 2: extended, and a
-// trigger had made the user due meanwhile (a lower score); 0: not this claim any more.
+// KEYS: due. ARGV: aor, claimed score, new claimed score. 1: extended; 0: not this claim.
 constexpr const char* kExtend = R"lua(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-if tonumber(score) < tonumber(ARGV[2]) then return 2 end
 return 1
+)lua";
+
+// KEYS: the user's record. 1 when a trigger is recorded in it ("t:<reason>").
+constexpr const char* kHasTriggers = R"lua(
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 2) == 't:' then return 1 end
+end
+return 0
 )lua";
 
 // KEYS: the user's record. Removes the trigger fields ("t:<reason>") and returns them, then
@@ -54,6 +76,8 @@ return {taken, redis.call('HGETALL', KEYS[1])}
 int64_t Ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
+
+std::string ClaimedScore(int64_t until_ms) { return std::to_string(kClaimedScore + until_ms); }
 
 std::string Text(const redisReply* r) { return std::string(r->str, r->len); }
 
@@ -108,11 +132,14 @@ std::vector<bool> DeliverySchedule::Schedule(const std::vector<Trigger>& trigger
   std::vector<std::vector<std::string>> commands;
   const std::string now = std::to_string(Ms(Clock::now()));
   const std::string ttl = std::to_string(options_.record_ttl.count());
+  const std::string due_ms = std::to_string(Ms(due));
+  const std::string claimed = std::to_string(kClaimedScore);
   for (const auto& t : triggers) {
     std::string key = DeliveryRecordKey(t.aor);
+    // The record first: a claim that ends between the two finds the trigger there.
     commands.push_back({"HSET", key, "t:" + std::to_string(t.reason), now});
     commands.push_back({"EXPIRE", key, ttl});
-    commands.push_back({"ZADD", kDueKey, "LT", std::to_string(Ms(due)), t.aor});
+    commands.push_back({"EVAL", kScheduleDue, "1", kDueKey, t.aor, due_ms, claimed});
   }
   auto replies = redis_.Pipeline(commands);
   std::vector<bool> joined;
@@ -126,8 +153,9 @@ std::vector<bool> DeliverySchedule::Schedule(const std::vector<Trigger>& trigger
 
 std::vector<DeliverySchedule::Claim> DeliverySchedule::ClaimDue(Clock::time_point now, int count) {
   int64_t until = Ms(now + options_.claim_visibility);
-  auto reply = redis_.Command({"EVAL", kClaimDue, "1", kDueKey, std::to_string(Ms(now)),
-                               std::to_string(until), std::to_string(count)});
+  auto reply =
+      redis_.Command({"EVAL", kClaimDue, "1", kDueKey, std::to_string(Ms(now)), ClaimedScore(until),
+                      std::to_string(count), std::to_string(kClaimedScore)});
   ThrowOnError(reply, "claiming due users");
   std::vector<Claim> claims;
   if (reply->type != REDIS_REPLY_ARRAY) return claims;
@@ -138,19 +166,29 @@ std::vector<DeliverySchedule::Claim> DeliverySchedule::ClaimDue(Clock::time_poin
 void DeliverySchedule::Extend(Claim& claim) {
   int64_t until = Ms(Clock::now() + options_.claim_visibility);
   auto reply = redis_.Command({"EVAL", kExtend, "1", kDueKey, claim.aor,
-                               std::to_string(claim.until_ms), std::to_string(until)});
+                               ClaimedScore(claim.until_ms), ClaimedScore(until)});
   ThrowOnError(reply, "extending the claim of " + claim.aor);
-  if (reply->type != REDIS_REPLY_INTEGER || reply->integer == 0) return;
-  claim.until_ms = until;
-  if (reply->integer == 2) claim.triggered = true;
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) claim.until_ms = until;
 }
 
-void DeliverySchedule::Finish(const Claim& claim, std::optional<Clock::time_point> again) {
-  if (claim.triggered && (!again || *again > Clock::now())) again = Clock::now();
+bool DeliverySchedule::Finish(const Claim& claim, std::optional<Clock::time_point> again) {
   auto reply =
-      redis_.Command({"EVAL", kFinish, "1", kDueKey, claim.aor, std::to_string(claim.until_ms),
+      redis_.Command({"EVAL", kFinish, "1", kDueKey, claim.aor, ClaimedScore(claim.until_ms),
                       again ? std::to_string(Ms(*again)) : std::string()});
   ThrowOnError(reply, "finishing " + claim.aor);
+  return reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+}
+
+void DeliverySchedule::FinishEvaluation(const Claim& claim,
+                                        std::optional<Clock::time_point> again) {
+  if (!Finish(claim, again)) return;
+  // After the claim ended, so that a trigger is either seen here or schedules the user itself.
+  auto pending = redis_.Command({"EVAL", kHasTriggers, "1", DeliveryRecordKey(claim.aor)});
+  ThrowOnError(pending, "reading the triggers of " + claim.aor);
+  if (pending->type != REDIS_REPLY_INTEGER || pending->integer != 1) return;
+  ThrowOnError(redis_.Command({"EVAL", kScheduleDue, "1", kDueKey, claim.aor,
+                               std::to_string(Ms(Clock::now())), std::to_string(kClaimedScore)}),
+               "scheduling " + claim.aor + " again");
 }
 
 DeliverySchedule::Record DeliverySchedule::Take(const std::string& aor) {
@@ -175,7 +213,9 @@ DeliverySchedule::Record DeliverySchedule::Read(const std::string& aor, const Us
   Record record;
   std::optional<v1::DeliveryLock> holder = ReadFields(replies[0].get(), record);
   if (replies[1]->type == REDIS_REPLY_STRING) {
-    record.due_ms = static_cast<int64_t>(std::strtod(Text(replies[1].get()).c_str(), nullptr));
+    // A claimed user: the claim's end, when a holder that died would leave it due again.
+    auto score = static_cast<int64_t>(std::strtod(Text(replies[1].get()).c_str(), nullptr));
+    record.due_ms = score >= kClaimedScore ? score - kClaimedScore : score;
   }
   if (replies[2]->type == REDIS_REPLY_STRING && holder &&
       std::to_string(holder->fencing_token()) == Text(replies[2].get())) {

@@ -2,8 +2,8 @@
 //
 //   dims:delivery:due     a sorted set, AOR -> when its evaluation is due (ms since the epoch).
 //                         Shared by every delivery replica; whoever claims a due user first
-//                         moves it to the end of its claim, so that a replica dying mid-work
-//                         leaves the user due again, not lost.
+//                         moves it to kClaimedScore plus the end of its claim, so that a
+//                         replica dying mid-work leaves the user due again, not lost.
 //   dims:delivery:{aor}   a hash per user: "t:<reason>" for each trigger recorded since the
 //                         last evaluation began, "state" (a serialized dims.v1.DeliveryState
 //                         without the parts read live), "holder" (instance and token of the
@@ -12,7 +12,9 @@
 //                         MESSAGE that got a 2xx).
 //
 // Triggers of a user already due coalesce: the earlier due time wins. A trigger that comes while
-// the user is being evaluated makes it due again, so the change it announces is looked at.
+// the user is claimed leaves the claim alone (another replica taking the user now would only
+// find its lease busy); it is recorded in the user's hash, and the evaluation's end makes the
+// user due again at once, so the change it announces is looked at.
 #pragma once
 
 #include <chrono>
@@ -29,6 +31,9 @@
 namespace dims::delivery {
 
 inline constexpr const char* kDueKey = "dims:delivery:due";
+// A claimed user's score is this plus the claim's end (ms since the epoch): above any due time,
+// and still exact in a double.
+inline constexpr int64_t kClaimedScore = int64_t{1} << 50;
 std::string DeliveryRecordKey(const std::string& aor);
 
 using Clock = std::chrono::system_clock;
@@ -51,23 +56,23 @@ class DeliverySchedule {
 
   struct Claim {
     std::string aor;
-    int64_t until_ms = 0;  // the claim's score: finishing checks it is still the claim's
-    // A trigger came while the claim was extended (Extend): finishing makes the user due now.
-    bool triggered = false;
+    int64_t until_ms = 0;  // the claim's end: finishing checks the score is still the claim's
   };
   // Up to `count` users due by `now`, each claimed for the visibility period. Throws RedisError.
   std::vector<Claim> ClaimDue(Clock::time_point now, int count);
 
-  // Keeps a long evaluation (a push) claimed for another visibility period from now. A trigger
-  // that came meanwhile is remembered in the claim (the user is due again when it finishes).
-  // A claim that is no longer this one (it lapsed and another replica took the user) is left
-  // alone: the lease, not the claim, keeps two replicas apart. Throws RedisError.
+  // Keeps a long evaluation (a push) claimed for another visibility period from now. A claim
+  // that is no longer this one (it lapsed and another replica took the user) is left alone:
+  // the lease, not the claim, keeps two replicas apart. Throws RedisError.
   void Extend(Claim& claim);
 
-  // Ends a claim. Without `again`, the user leaves the schedule, unless a trigger came meanwhile
-  // (then it stays due). With `again` (a retry, or another replica holds the user's lease), the
-  // user is due then, or earlier if a trigger came meanwhile. Throws RedisError.
-  void Finish(const Claim& claim, std::optional<Clock::time_point> again);
+  // Ends a claim that did not evaluate the user (its lease was busy, or the replica stops).
+  // Without `again`, the user leaves the schedule; with it, the user is due then. Returns false
+  // when the claim was no longer this one (nothing changed). Throws RedisError.
+  bool Finish(const Claim& claim, std::optional<Clock::time_point> again);
+  // Ends the claim of an evaluation that took the user's record (Take): as Finish, and a trigger
+  // recorded since then makes the user due at once. Throws RedisError.
+  void FinishEvaluation(const Claim& claim, std::optional<Clock::time_point> again);
 
   // What delivery remembers about a user.
   struct Record {

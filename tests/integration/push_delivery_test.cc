@@ -281,7 +281,8 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   EXPECT_TRUE(Contains(invite.body, "a=accept-types:")) << invite.body;
   EXPECT_TRUE(Contains(invite.body, "a=setup:actpass")) << invite.body;
 
-  ASSERT_EQ(alice.sessions().size(), 1u);
+  // The relay connects once the INVITE is answered: its binding SEND names the session.
+  ASSERT_TRUE(WaitFor([&] { return alice.sessions().size() == 1; }, 20s)) << Logs();
   const std::string session = alice.sessions().front();
   ASSERT_TRUE(alice.msrp().WaitForMessages(session, 50, 60s)) << Logs();
   auto received = alice.msrp().messages(session);
@@ -307,6 +308,16 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   EXPECT_FALSE(alice.agent().received("ACK").empty());
   EXPECT_EQ(DeliveryCount("dims_delivery_push_messages_total", {{"outcome", "delivered"}}), 50);
   EXPECT_EQ(DeliveryCount("dims_delivery_push_sessions_total", {{"result", "completed"}}), 1);
+  // The push's own Acks announced store changes while it held the user's claim: they waited for
+  // its end (one evaluation of them, then) instead of making another worker find the user's
+  // lease busy. So did the publication during the registration's evaluation.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return State(alice.Aor()).last_attempt().trigger() == v1::TRIGGER_REASON_STORE_CHANGED;
+      },
+      10s))
+      << Logs();
+  EXPECT_EQ(DeliveryCount("dims_delivery_lease_busy_total", {}), 0);
   // Nothing more was pushed after the store emptied.
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(alice.agent().received("INVITE").size(), 1u);
