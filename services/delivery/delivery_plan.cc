@@ -33,7 +33,9 @@ DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_
   auto client = ReachableImClient(user, now);
   const uint32_t stored = user.summary.new_count() + user.summary.old_count();
 
-  if (client && user.settings.offline_delivery_active() && stored > 0 && user.push_triggered) {
+  const bool push_due = client && user.settings.offline_delivery_active() && stored > 0;
+  plan.push_withheld = push_due && !user.push_triggered;
+  if (push_due && user.push_triggered) {
     plan.push_to = client;
     plan.action = v1::DELIVERY_ACTION_PUSH;
     plan.reason = Count(stored, "deferred message", "deferred messages") + ", push";

@@ -44,6 +44,9 @@ struct DeliveryPlan {
   std::optional<dims::v1::Binding> message_to;
   // Push the deferred messages to this client (its edge_address is set).
   std::optional<dims::v1::Binding> push_to;
+  // A push is due to a reachable IM client with offline delivery active, but what started this
+  // evaluation may not start it (seed 002): an earlier push's retry still stands.
+  bool push_withheld = false;
 };
 
 // Whether the user can be told anything at all: a live subscription, or an IM client that a

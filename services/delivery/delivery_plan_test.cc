@@ -143,6 +143,7 @@ TEST_F(DeliveryPlanTest, PushNeedsAnImClientOfflineDeliveryMessagesAndAPushTrigg
   EXPECT_FALSE(plan.push_to);
   EXPECT_FALSE(plan.message_to);
   EXPECT_EQ(plan.action, v1::DELIVERY_ACTION_NOTIFY);
+  EXPECT_TRUE(plan.push_withheld);  // a retry of an earlier push still stands
 
   user_.push_triggered = true;
   NewMessages(0, 8);
@@ -159,6 +160,9 @@ TEST_F(DeliveryPlanTest, PushNeedsAnImClientOfflineDeliveryMessagesAndAPushTrigg
   user_.registration.clear_bindings();
   AddBinding("sip:alice@192.0.2.1:5060", 1.0f, v1::REGISTRATION_MODE_THIRD_PARTY);
   EXPECT_FALSE(PlanDelivery(user_, now_, MessageNotification::kAlways).push_to);
+  // Without a client to push to, nothing is withheld either (no retry to keep waiting for).
+  user_.push_triggered = false;
+  EXPECT_FALSE(PlanDelivery(user_, now_, MessageNotification::kAlways).push_withheld);
 }
 
 TEST_F(DeliveryPlanTest, OnlyAUserWithASubscriptionOrAReachableImClientCanBeTold) {

@@ -204,9 +204,7 @@ void DeliveryRunner::Evaluate(Attempt& a) {
     a.again = Clock::now() + NextDelay(failures);
     state.set_phase(v1::DELIVERY_PHASE_BACKING_OFF);
     ToTimestamp(*a.again, state.mutable_next_retry_at());
-  } else if (earlier == EarlierPush::kBackingOff && !failed && !a.plan.push_to &&
-             a.user.settings.offline_delivery_active() &&
-             a.user.summary.new_count() + a.user.summary.old_count() > 0) {
+  } else if (earlier == EarlierPush::kBackingOff && !failed && a.plan.push_withheld) {
     // This evaluation could not push (a store change came first): the push's retry stands.
     failures = a.previous.consecutive_failures;
     auto retry_at = FromTimestamp(a.previous.state->next_retry_at());

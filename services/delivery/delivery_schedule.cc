@@ -32,22 +32,14 @@ for _, aor in ipairs(claimed) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], aor)
 return claimed
 )lua";
 
-// KEYS: due. ARGV: aor, claimed score, next due time (ms) or "". The claim still stands only
-// while the score is its own (else it lapsed and another replica holds the user now; then the
-// user stays as it is). Returns 1 when it stood.
+// KEYS: due. ARGV: aor, claimed score, the next score (a due time, a longer claim's score) or
+// "" to unschedule. The claim still stands only while the score is its own (else it lapsed and
+// another replica holds the user now; then the user stays as it is). Returns 1 when it stood.
 constexpr const char* kFinish = R"lua(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
 if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1])
 else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
-return 1
-)lua";
-
-// KEYS: due. ARGV: aor, claimed score, new claimed score. 1: extended; 0: not this claim.
-constexpr const char* kExtend = R"lua(
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 )lua";
 
@@ -165,7 +157,7 @@ std::vector<DeliverySchedule::Claim> DeliverySchedule::ClaimDue(Clock::time_poin
 
 void DeliverySchedule::Extend(Claim& claim) {
   int64_t until = Ms(Clock::now() + options_.claim_visibility);
-  auto reply = redis_.Command({"EVAL", kExtend, "1", kDueKey, claim.aor,
+  auto reply = redis_.Command({"EVAL", kFinish, "1", kDueKey, claim.aor,
                                ClaimedScore(claim.until_ms), ClaimedScore(until)});
   ThrowOnError(reply, "extending the claim of " + claim.aor);
   if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) claim.until_ms = until;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "log.h"
+#include "periodic_task.h"
 
 namespace dims::delivery {
 namespace v1 = dims::v1;
@@ -229,26 +230,20 @@ PushReport Pusher::Push(const PushTarget& target, const std::function<bool()>& k
   run.deadline = std::chrono::system_clock::now() + options_.max_duration;
   backlog_.Observe(target.backlog);
 
-  std::mutex ticker_mu;
-  std::condition_variable ticker_wake;
-  bool done = false;
-  std::thread ticker([&] {
-    std::unique_lock lock(ticker_mu);
-    while (!ticker_wake.wait_for(lock, options_.keep_alive_every, [&] { return done; })) {
-      lock.unlock();
-      bool keep = false;
-      try {
-        keep = keep_alive();
-      } catch (const std::exception& e) {
-        log::Warn("push keep-alive failed", {{"aor", target.aor}, {"error", e.what()}});
-      }
-      if (!keep) {
-        run.Stop();
-        return;
-      }
-      lock.lock();
-    }
-  });
+  // Renews the lease (and the schedule's claim) while the push runs; a lost lease stops it.
+  PeriodicTask keep_alive_task(
+      "push-keep-alive", options_.keep_alive_every,
+      [&] {
+        if (run.Stopped()) return;
+        bool keep = false;
+        try {
+          keep = keep_alive();
+        } catch (const std::exception& e) {
+          log::Warn("push keep-alive failed", {{"aor", target.aor}, {"error", e.what()}});
+        }
+        if (!keep) run.Stop();
+      },
+      /*run_first=*/false);
 
   if (OpenRelaySession(run) && Invite(run) && ConnectRelaySession(run)) Transfer(run);
   if (run.Stopped()) {
@@ -256,13 +251,7 @@ PushReport Pusher::Push(const PushTarget& target, const std::function<bool()>& k
              grpc::Status(grpc::StatusCode::CANCELLED, "the user's lease was lost"), nullptr);
   }
   Finish(run);
-
-  {
-    std::lock_guard lock(ticker_mu);
-    done = true;
-  }
-  ticker_wake.notify_one();
-  ticker.join();
+  keep_alive_task.Stop();
 
   PushReport& report = run.report;
   report.stopped = run.Stopped();

@@ -10,6 +10,16 @@
 namespace dims::relay {
 namespace {
 
+// 64-bit FNV-1a: stable across builds and hosts, for derived identifiers.
+uint64_t StableHash(std::string_view text) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
 std::string Hex(uint64_t value, int digits) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(static_cast<size_t>(digits), '0');
@@ -89,15 +99,6 @@ std::string RebuildLargeSend(const dims::v1::LargeMessageContent& large,
 }
 
 }  // namespace
-
-uint64_t StableHash(std::string_view text) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
-}
 
 std::optional<PagerPartType> ParsePagerPartType(std::string_view text) {
   if (text == "message/sip") return PagerPartType::kMessageSip;

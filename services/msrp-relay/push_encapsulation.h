@@ -36,7 +36,4 @@ std::string PushMessageId(std::string_view message_id);
 // RFC 1123 date in GMT ("Sun, 06 Nov 1994 08:49:37 GMT").
 std::string Rfc1123Date(const google::protobuf::Timestamp& time);
 
-// 64-bit FNV-1a: stable across builds and hosts, for derived identifiers.
-uint64_t StableHash(std::string_view text);
-
 }  // namespace dims::relay

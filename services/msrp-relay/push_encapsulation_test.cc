@@ -71,6 +71,7 @@ TEST(PushEncapsulationTest, BoundaryNeverOccursInTheContentAndIsStable) {
   ASSERT_TRUE(second);
   EXPECT_EQ(tricky.sip_request().find(BoundaryOf(second->content_type)), std::string::npos);
   auto again = EncapsulateForPush(Pager(), PagerPartType::kMessageSip, &error);
+  ASSERT_TRUE(again) << error;
   EXPECT_EQ(again->body, first->body);
 }
 
@@ -109,6 +110,7 @@ TEST(PushEncapsulationTest, LargeMessageIsTheRebuiltMsrpSend) {
             std::string::npos)
       << push->body;
   auto again = EncapsulateForPush(message, PagerPartType::kMessageSip, &error);
+  ASSERT_TRUE(again) << error;
   EXPECT_EQ(again->body, push->body);
 }
 

@@ -352,22 +352,19 @@ void OutgoingSession::HandleResponse(const MsrpMessage& response) {
 
 void OutgoingSession::ApplyStep(const PushTracker::Step& step, const std::string& transaction_id) {
   if (!step.known) return;
-  if (!transaction_id.empty()) {
-    auto timer = transaction_timers_.find(transaction_id);
-    if (timer != transaction_timers_.end()) {
-      loop_->Cancel(timer->second);
-      transaction_timers_.erase(timer);
-    }
-    if (step.awaiting_report) {
-      // The success REPORT gets the same time as a transaction response.
-      std::weak_ptr<OutgoingSession> weak = weak_from_this();
-      transaction_timers_[transaction_id] =
-          loop_->RunAfter(options_.transaction_timeout, [weak, transaction_id] {
-            if (auto self = weak.lock()) self->OnTransactionTimeout(transaction_id);
-          });
-    }
+  if (!transaction_id.empty()) CancelTransactionTimer(transaction_id);
+  if (step.awaiting_report && !transaction_id.empty()) {
+    // The success REPORT gets the same time as a transaction response.
+    std::weak_ptr<OutgoingSession> weak = weak_from_this();
+    transaction_timers_[transaction_id] =
+        loop_->RunAfter(options_.transaction_timeout, [weak, transaction_id] {
+          if (auto self = weak.lock()) self->OnTransactionTimeout(transaction_id);
+        });
   }
   if (!step.finished) return;
+  // A message decided by a REPORT, an error or a timeout may still have other chunks' timers
+  // (or the one awaiting the REPORT) running.
+  for (const auto& transaction : step.transactions) CancelTransactionTimer(transaction);
   if (step.finished->outcome != dims::v1::PUSH_OUTCOME_DELIVERED) {
     AbortRemainingChunks(step.seq);
   }
@@ -375,6 +372,13 @@ void OutgoingSession::ApplyStep(const PushTracker::Step& step, const std::string
   StartReady();
   MaybeRequestNext();
   MaybeEndPush();
+}
+
+void OutgoingSession::CancelTransactionTimer(const std::string& transaction_id) {
+  auto timer = transaction_timers_.find(transaction_id);
+  if (timer == transaction_timers_.end()) return;
+  loop_->Cancel(timer->second);
+  transaction_timers_.erase(timer);
 }
 
 void OutgoingSession::OnTransactionTimeout(const std::string& transaction_id) {

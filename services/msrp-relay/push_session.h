@@ -135,6 +135,7 @@ class OutgoingSession : public MsrpConnection::Listener,
   void Respond(const MsrpMessage& request, uint16_t status, std::string_view comment);
   void ApplyStep(const PushTracker::Step& step, const std::string& transaction_id);
   void OnTransactionTimeout(const std::string& transaction_id);
+  void CancelTransactionTimer(const std::string& transaction_id);
 
   void Pump();
   void SendChunk(Sending& sending);

@@ -29,6 +29,7 @@ PushTracker::Step PushTracker::Finish(uint64_t seq, dims::v1::PushOutcome outcom
                         .msrp_comment = comment,
                         .bytes_sent = it->second.bytes_sent};
   for (const auto& transaction : it->second.transactions) by_transaction_.erase(transaction);
+  step.transactions = std::move(it->second.transactions);
   auto by_id = by_msrp_id_.find(it->second.msrp_message_id);
   if (by_id != by_msrp_id_.end() && by_id->second == seq) by_msrp_id_.erase(by_id);
   messages_.erase(it);

@@ -44,6 +44,8 @@ class PushTracker {
     bool known = false;  // the transaction belongs to an open message
     uint64_t seq = 0;
     std::optional<MessageOutcome> finished;
+    // With `finished`: every transaction of that message, whose timers can go.
+    std::vector<std::string> transactions;
     // The final chunk was confirmed and the REPORT is still awaited: keep a timer running.
     bool awaiting_report = false;
   };
@@ -59,7 +61,6 @@ class PushTracker {
   std::vector<MessageOutcome> FailAll(uint32_t status, const std::string& comment);
 
   size_t open_messages() const { return messages_.size(); }
-  bool IsOpen(uint64_t seq) const { return messages_.count(seq) != 0; }
 
  private:
   struct Open {

@@ -36,6 +36,7 @@ TEST(PushTrackerTest, AFinalChunkAnsweredFirstWaitsForTheEarlierChunks) {
   auto step = tracker.OnResponse("t1", 400, "bad chunk");
   ASSERT_TRUE(step.finished);
   EXPECT_EQ(step.finished->outcome, PUSH_OUTCOME_REJECTED);
+  EXPECT_EQ(step.transactions, (std::vector<std::string>{"t1", "t2"}));
 
   tracker.Begin(2, "m2", "M2", 10);
   tracker.ChunkSent(2, "t3", 6);
@@ -79,6 +80,8 @@ TEST(PushTrackerTest, WithSuccessReportsTheReportDecides) {
   auto report = tracker.OnReport("M1", {0, 200, "OK"}, {1, 5, 5});
   ASSERT_TRUE(report.finished);
   EXPECT_EQ(report.finished->outcome, PUSH_OUTCOME_DELIVERED);
+  // The step names the message's transactions, so that the timer awaiting the REPORT goes.
+  EXPECT_EQ(report.transactions, std::vector<std::string>{"t1"});
 
   tracker.Begin(2, "m2", "M2", 5);
   tracker.ChunkSent(2, "t2", 5);

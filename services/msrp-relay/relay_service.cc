@@ -87,26 +87,16 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
       return;
     }
     if (request_.has_start()) {
-      Post([](OutgoingSession& session, PushReactor* self) {
-        session.FailPush(self, RelayError(StatusCode::INVALID_ARGUMENT, "a second start item",
-                                          "MISSING_START", "start"));
-      });
+      FailItem("a second start item", "MISSING_START", "start");
       return;
     }
     if (!request_.has_messages() || request_.messages().messages().empty()) {
-      Post([](OutgoingSession& session, PushReactor* self) {
-        session.FailPush(self, RelayError(StatusCode::INVALID_ARGUMENT, "an item with no messages",
-                                          "NO_MESSAGES", "messages"));
-      });
+      FailItem("an item with no messages", "NO_MESSAGES", "messages");
       return;
     }
     if (request_.messages().messages_size() > kMaxItemMessages) {
-      Post([](OutgoingSession& session, PushReactor* self) {
-        session.FailPush(self, RelayError(StatusCode::INVALID_ARGUMENT,
-                                          "an item with more than " +
-                                              std::to_string(kMaxItemMessages) + " messages",
-                                          "ITEM_TOO_LARGE", "messages"));
-      });
+      FailItem("an item with more than " + std::to_string(kMaxItemMessages) + " messages",
+               "ITEM_TOO_LARGE", "messages");
       return;
     }
     // The whole item or nothing of it: a bad message fails the push before any is queued.
@@ -117,11 +107,7 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
       std::string error;
       auto body = EncapsulateForPush(message, pager_part_, &error);
       if (!body) {
-        std::string field = "messages.messages[" + std::to_string(i) + "].content";
-        Post([error, field](OutgoingSession& session, PushReactor* self) {
-          session.FailPush(
-              self, RelayError(StatusCode::INVALID_ARGUMENT, error, "MISSING_CONTENT", field));
-        });
+        FailItem(error, "MISSING_CONTENT", "messages.messages[" + std::to_string(i) + "].content");
         return;
       }
       prepared.push_back({.message_id = message.message_id(),
@@ -250,6 +236,12 @@ class PushReactor final : public grpc::ServerBidiReactor<RelayPushRequest, Relay
     }
     session_->loop()->Post([session = session_, self = shared_from_this(),
                             start = request_.start()] { session->AttachPush(self, start); });
+  }
+
+  // The caller's item breaks the contract: the push ends INVALID_ARGUMENT.
+  void FailItem(const std::string& message, const std::string& reason, const std::string& field) {
+    Post([status = RelayError(StatusCode::INVALID_ARGUMENT, message, reason, field)](
+             OutgoingSession& session, PushReactor* self) { session.FailPush(self, status); });
   }
 
   template <typename Fn>

@@ -107,33 +107,12 @@ class Msilo : public System {
 // per-user quotas in the way of a long ladder (the bench's 1,000 recipients).
 class Dims : public System {
  public:
-  Dims() {
-    for (const auto& service : stack_.service_names()) {
-      stack_.StartService(service, {{"DIMS_LOG_LEVEL", "info"},
-                                    {"DIMS_MAX_USER_MESSAGES", "10000000"},
-                                    {"DIMS_MAX_USER_BYTES", "1099511627776"}});
-    }
-    for (const auto& service : stack_.service_names()) {
-      if (!stack_.WaitServing(service, 60s)) {
-        throw std::runtime_error(service + " did not become SERVING:\n" +
-                                 stack_.process(service).LogTail(40));
-      }
-    }
-  }
+  Dims() { StartDimsForBench(stack_); }
 
   const char* name() const override { return "DIMS"; }
   int sip_port() const override { return stack_.sip_port(); }
   long StoredRows() override { return stored_rows_.Count(); }
-  bool Running() override {
-    bool running = true;
-    for (const auto& service : stack_.service_names()) {
-      if (!stack_.process(service).running()) {
-        std::cerr << service << " died:\n" << stack_.process(service).LogTail(40) << "\n";
-        running = false;
-      }
-    }
-    return running;
-  }
+  bool Running() override { return ServicesRunning(stack_, stack_.service_names()); }
 
  private:
   DimsStack stack_;
@@ -246,9 +225,7 @@ int Main(int argc, char** argv) {
                  "4000, 5000, 6000 and 7000)]\n";
     return 2;
   }
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-  std::printf("command: %s\n", command.c_str());
+  PrintCommand(argc, argv);
   PrintMachine();
   std::printf(
       "per step: %g s or %ld MESSAGEs, whichever is fewer; sipp over UDP, %d offline "

@@ -319,29 +319,8 @@ Outcome RunDims(const Flags& flags) {
   Outcome out{.system = "DIMS"};
   long total = static_cast<long>(flags.users) * flags.messages;
   DimsStack stack;
-  // Logging at info (debug would cost more than the work measured), without per-user quotas
-  // in the way of 100 messages a user.
-  for (const auto& service : stack.service_names()) {
-    stack.StartService(service, {{"DIMS_LOG_LEVEL", "info"},
-                                 {"DIMS_MAX_USER_MESSAGES", "10000000"},
-                                 {"DIMS_MAX_USER_BYTES", "1099511627776"}});
-  }
-  for (const auto& service : stack.service_names()) {
-    if (!stack.WaitServing(service, 60s)) {
-      throw std::runtime_error(service + " did not become SERVING:\n" +
-                               stack.process(service).LogTail(40));
-    }
-  }
-  auto running = [&] {
-    bool all = true;
-    for (const auto& service : stack.service_names()) {
-      if (!stack.process(service).running()) {
-        std::cerr << service << " died:\n" << stack.process(service).LogTail(40) << "\n";
-        all = false;
-      }
-    }
-    return all;
-  };
+  StartDimsForBench(stack);
+  auto running = [&] { return ServicesRunning(stack, stack.service_names()); };
   const std::string dsn = stack.postgres().dsn();
   TableRows rows(dsn, "deferred_messages");
   auto stored = [&] { return rows.Count(); };
@@ -412,9 +391,7 @@ int Main(int argc, char** argv) {
                  "120)] [--only msilo|dims]\n";
     return 2;
   }
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-  std::printf("command: %s\n", command.c_str());
+  PrintCommand(argc, argv);
   PrintMachine();
   long total = static_cast<long>(flags.users) * flags.messages;
   std::printf("%d users x %d deferred messages = %ld; every user back at once\n", flags.users,

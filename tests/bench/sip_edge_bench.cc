@@ -157,17 +157,6 @@ class Bench {
   int cells_ = 0;
 };
 
-bool ServicesRunning(DimsStack& stack) {
-  bool running = true;
-  for (const char* name : {"settings", "sip-edge"}) {
-    if (!stack.process(name).running()) {
-      std::cerr << name << " died:\n" << stack.process(name).LogTail(40) << "\n";
-      running = false;
-    }
-  }
-  return running;
-}
-
 int Main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
@@ -227,7 +216,7 @@ int Main(int argc, char** argv) {
                      method.c_str(), rate, r.failed, r.sent, r.sipp_status, r.first_errors.c_str());
       }
       if (r.answered == 0) failed = true;
-      if (!ServicesRunning(stack)) return 1;
+      if (!ServicesRunning(stack, {"settings", "sip-edge"})) return 1;
     }
   }
   std::printf(

@@ -169,8 +169,13 @@ TEST_F(DeliveryTest, AnImClientWithoutASubscriptionIsToldOnceByANotificationMess
   }
   // The 200 counts as told: the message is old now, and the state says how it went.
   ASSERT_TRUE(WaitFor([&] { return Summary(aor).old_count() == 1; }, 10s));
+  // The outcome is written before the evaluation ends its claim and lease: wait for both.
   ASSERT_TRUE(WaitFor(
-      [&] { return State(aor).last_attempt().outcome() == dims::v1::ATTEMPT_OUTCOME_SUCCEEDED; },
+      [&] {
+        auto s = State(aor);
+        return s.last_attempt().outcome() == dims::v1::ATTEMPT_OUTCOME_SUCCEEDED &&
+               s.phase() != dims::v1::DELIVERY_PHASE_RUNNING;
+      },
       10s));
   auto state = State(aor);
   EXPECT_EQ(state.decision(), dims::v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
@@ -298,7 +303,13 @@ TEST_F(DeliveryTest, TheDeliveryApiChecksItsArgumentsAndReportsAnUnknownUserIdle
   status = CallWithDeadline(*delivery_, &dims::v1::Delivery::Stub::Trigger, trigger, &triggered,
                             &detail, nullptr, 5s);
   ASSERT_TRUE(status.ok());
-  ASSERT_TRUE(WaitFor([&] { return State("sip:erin@dims.test").has_last_attempt(); }, 10s))
+  // The outcome is written before the evaluation ends its claim and lease: wait for both.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = State("sip:erin@dims.test");
+        return s.has_last_attempt() && s.phase() != dims::v1::DELIVERY_PHASE_RUNNING;
+      },
+      10s))
       << Logs();
   auto state = State("sip:erin@dims.test");
   EXPECT_EQ(state.phase(), dims::v1::DELIVERY_PHASE_IDLE) << state.ShortDebugString();

@@ -363,7 +363,6 @@ class MsrpRelayTest : public ::testing::Test {
   MsrpRelayTest() : stack_(DimsStack::Options{.start_postgres = false}) {}
 
   void StartRelay(std::map<std::string, std::string> env = {}) {
-    env["DIMS_MSRP_LISTEN"] = "127.0.0.1:0";
     stack_.StartService("msrp-relay", env);
     ASSERT_TRUE(stack_.WaitServing("msrp-relay", 30s)) << Log();
     relay_ = dims::v1::Relay::NewStub(NewChannel(stack_.endpoints("msrp-relay").grpc_address()));
@@ -410,8 +409,11 @@ class MsrpRelayTest : public ::testing::Test {
     if (peer) {
       auto bind = peer->Read(10s);
       EXPECT_TRUE(bind && bind->is_request && bind->method == "SEND" && !bind->has_body);
-      EXPECT_EQ(bind->Header("To-Path"), "msrp://127.0.0.1:" + std::to_string(port) + "/bob1;tcp");
-      if (bind) peer->Respond(*bind, 200, "OK");
+      if (bind) {
+        EXPECT_EQ(bind->Header("To-Path"),
+                  "msrp://127.0.0.1:" + std::to_string(port) + "/bob1;tcp");
+        peer->Respond(*bind, 200, "OK");
+      }
     }
     call.join();
     EXPECT_TRUE(peer) << "the relay did not connect" << Log();
@@ -757,6 +759,7 @@ TEST_F(MsrpRelayTest, ConnectSessionErrors) {
   EXPECT_EQ(Connect(session.session_id(), Answer("passive", port), &response, &detail).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(detail.reason(), "CONNECT_FAILED");
+  EXPECT_TRUE(ConnectRelayActive(session.session_id())) << Log();
 }
 
 TEST_F(MsrpRelayTest, PushErrors) {
@@ -811,9 +814,14 @@ TEST_F(MsrpRelayTest, AnItemWithABadMessageSendsNothingOfIt) {
     EXPECT_TRUE(push.Results().empty());
   }
   EXPECT_FALSE(peer->Read(300ms)) << "a SEND of a refused item went out";
-  // The session still pushes.
+  // The session still pushes, and the next SEND on the connection is this one (TCP keeps the
+  // order: nothing of the refused items went before it).
   PushCall push(*relay_, session.session_id(), 1, {Pager(3)});
-  EXPECT_EQ(AnswerSends(*peer, 1).size(), 1u);
+  auto sends = AnswerSends(*peer, 1);
+  ASSERT_EQ(sends.size(), 1u);
+  auto part = SinglePart(sends[0]);
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->content, Pager(3).sip_request());
   ASSERT_TRUE(push.Finish().ok()) << Log();
   ASSERT_EQ(push.Results().size(), 1u);
   EXPECT_EQ(push.Results()[0].outcome(), dims::v1::PUSH_OUTCOME_DELIVERED);

@@ -224,6 +224,7 @@ class PushDeliveryTest : public ::testing::Test {
     double sum = 0;
     for (const auto& replica : delivery_replicas_) {
       auto page = HttpGet(stack_.endpoints(replica).metrics_port, "/metrics");
+      if (!page) ADD_FAILURE() << "no /metrics from " << replica;
       if (page) sum += MetricSum(*page, name, labels).value_or(0);
     }
     return sum;

@@ -720,7 +720,10 @@ TEST_F(StorageTest, AckAndDeleteRemoveExactlyWhatTheyNameAndBumpTheStoreVersion)
 // The metric's sum and count (calls acknowledged, transactions), 0 when not yet exported.
 std::pair<double, double> AckBatches(int metrics_port) {
   auto page = HttpGet(metrics_port, "/metrics");
-  if (!page) return {0, 0};
+  if (!page) {
+    ADD_FAILURE() << "no /metrics on port " << metrics_port;
+    return {0, 0};
+  }
   return {MetricSum(*page, "dims_storage_ack_batch_size_calls_sum").value_or(0),
           MetricSum(*page, "dims_storage_ack_batch_size_calls_count").value_or(0)};
 }
@@ -802,7 +805,7 @@ TEST_F(StorageTest, ConcurrentAcksOfManyUsersShareATransactionAndEachGetsItsOwnA
                                                      call.ids, &call.response);
     });
   }
-  WaitFor([&] { return sent == static_cast<int>(calls.size()); }, 10s);
+  ASSERT_TRUE(WaitFor([&] { return sent == static_cast<int>(calls.size()); }, 10s));
   // Let the calls reach the queue (no count of queued calls is exposed); the batch size is
   // asserted loosely below, so a call or two that arrive after the release do not matter.
   std::this_thread::sleep_for(1s);

@@ -53,6 +53,38 @@ void PrintMachine() {
               std::thread::hardware_concurrency());
 }
 
+void PrintCommand(int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  std::printf("command: %s\n", command.c_str());
+}
+
+void StartDimsForBench(DimsStack& stack) {
+  using namespace std::chrono_literals;
+  for (const auto& service : stack.service_names()) {
+    stack.StartService(service, {{"DIMS_LOG_LEVEL", "info"},
+                                 {"DIMS_MAX_USER_MESSAGES", "10000000"},
+                                 {"DIMS_MAX_USER_BYTES", "1099511627776"}});
+  }
+  for (const auto& service : stack.service_names()) {
+    if (!stack.WaitServing(service, 60s)) {
+      throw std::runtime_error(service + " did not become SERVING:\n" +
+                               stack.process(service).LogTail(40));
+    }
+  }
+}
+
+bool ServicesRunning(DimsStack& stack, const std::vector<std::string>& services) {
+  bool running = true;
+  for (const auto& service : services) {
+    if (!stack.process(service).running()) {
+      std::cerr << service << " died:\n" << stack.process(service).LogTail(40) << "\n";
+      running = false;
+    }
+  }
+  return running;
+}
+
 namespace {
 
 // The last line of sipp's statistics file, by column name.

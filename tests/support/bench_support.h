@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dims_stack.h"
 #include "test_servers.h"
 
 namespace dims::testing {
@@ -26,6 +27,15 @@ double Percentile(const std::vector<double>& sorted, double p);
 
 // Prints the cores the figures were measured on.
 void PrintMachine();
+// Prints the command line the figures come from.
+void PrintCommand(int argc, char** argv);
+
+// Starts every service of `stack` for a benchmark: logging at info (debug would cost more than
+// the work measured), without per-user quotas in the way of its load. Throws, with the log's
+// tail, when one does not become SERVING within a minute.
+void StartDimsForBench(DimsStack& stack);
+// False, with the log's tail of each on stderr, when one of `services` has died.
+bool ServicesRunning(DimsStack& stack, const std::vector<std::string>& services);
 
 // One load cell driven by sipp as a client over loopback: `calls` calls of the scenario
 // `dir`/scenario.xml at `rate` per second, with sipp running in `dir` (its statistics, error
