@@ -1,5 +1,7 @@
 #include "delivery_dispatcher.h"
 
+#include <map>
+
 #include "log.h"
 #include "user_contacts.h"
 
@@ -7,11 +9,13 @@ namespace dims::delivery {
 
 DeliveryDispatcher::DeliveryDispatcher(RedisPool& redis, DeliverySchedule& schedule,
                                        DeliveryRunner& runner, MetricsRegistry& metrics,
-                                       int max_in_flight)
+                                       int max_in_flight,
+                                       std::chrono::milliseconds registration_settle)
     : redis_(redis),
       schedule_(schedule),
       runner_(runner),
       max_in_flight_(max_in_flight),
+      registration_settle_(registration_settle),
       events_(metrics.CounterFamily(
           "events_total",
           "Bus events taken, by type and result (scheduled: the user is to be evaluated; "
@@ -48,7 +52,8 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
     }
   }
   if (triggers.empty()) return true;
-  std::vector<Trigger> due;
+  // Triggers by how long they wait (WaitBeforeEvaluation); those due at once wake the claimer.
+  std::map<std::chrono::milliseconds, std::vector<Trigger>> due;
   try {
     // Most events are about users who are away: no subscription, no client to reach. Nothing
     // can be done for them, and they are dropped here, one round trip for the whole batch. A
@@ -61,14 +66,16 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
       bool reachable = CanBeTold(contacts[i], now);
       events_.Add({{"type", types[i]}, {"result", reachable ? "scheduled" : "unreachable"}})
           .Increment();
-      if (reachable) due.push_back(triggers[i]);
+      if (reachable) {
+        due[WaitBeforeEvaluation(triggers[i], registration_settle_)].push_back(triggers[i]);
+      }
     }
-    if (!due.empty()) schedule_.Schedule(due, now);
+    for (const auto& [wait, group] : due) schedule_.Schedule(group, now + wait);
   } catch (const RedisError& e) {
     log::Warn("triggers not recorded; the events stay pending", {{"error", e.what()}});
     return false;
   }
-  if (!due.empty()) Wake();
+  if (due.count(std::chrono::milliseconds(0))) Wake();
   return true;
 }
 

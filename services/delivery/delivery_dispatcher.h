@@ -24,7 +24,8 @@ namespace dims::delivery {
 class DeliveryDispatcher {
  public:
   DeliveryDispatcher(RedisPool& redis, DeliverySchedule& schedule, DeliveryRunner& runner,
-                     MetricsRegistry& metrics, int max_in_flight);
+                     MetricsRegistry& metrics, int max_in_flight,
+                     std::chrono::milliseconds registration_settle);
   ~DeliveryDispatcher();
 
   // Records the triggers a batch of bus events calls for, for the users who can be told
@@ -42,6 +43,7 @@ class DeliveryDispatcher {
   DeliverySchedule& schedule_;
   DeliveryRunner& runner_;
   int max_in_flight_;
+  std::chrono::milliseconds registration_settle_;  // see WaitBeforeEvaluation
   std::atomic<int> in_flight_{0};
   prometheus::Family<prometheus::Counter>& events_;
   prometheus::Gauge& scheduled_users_;

@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
                        {"notify-summary-entries", "50",
                         "per-message blocks in a message-summary NOTIFY",
                         validate::IntInRange(0, 100)},
+                       {"registration-settle-ms", "2000",
+                        "how long a new registration waits for the client's settings PUBLISH "
+                        "before the user is evaluated without it (seed 002: the client publishes "
+                        "after every initial registration)",
+                        validate::IntInRange(0, 60000)},
                        {"concurrent-users", "64", "users evaluated at once by this instance",
                         validate::IntInRange(1, 1024)},
                        {"lease-ms", "30000", "per-user lease; renewed before every step",
@@ -90,8 +95,9 @@ int main(int argc, char** argv) {
            .window = static_cast<uint32_t>(config.GetInt("push-window")),
            .ack_linger = std::chrono::milliseconds(config.GetInt("push-ack-linger-ms")),
            .keep_alive_every = lease_ms / 3}});
-  dims::delivery::DeliveryDispatcher dispatcher(*redis, schedule, runner, host->metrics(),
-                                                concurrent);
+  dims::delivery::DeliveryDispatcher dispatcher(
+      *redis, schedule, runner, host->metrics(), concurrent,
+      std::chrono::milliseconds(config.GetInt("registration-settle-ms")));
   dims::delivery::EventConsumer events(
       *redis,
       {.stream = config.Get("event-stream"),

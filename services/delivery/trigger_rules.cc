@@ -50,6 +50,12 @@ std::optional<Trigger> TriggerFor(const v1::BusEvent& event) {
   return Trigger{*normalized, reason};
 }
 
+std::chrono::milliseconds WaitBeforeEvaluation(const Trigger& trigger,
+                                               std::chrono::milliseconds registration_settle) {
+  return trigger.reason == v1::TRIGGER_REASON_REGISTERED ? registration_settle
+                                                         : std::chrono::milliseconds(0);
+}
+
 bool MayStartPush(const std::vector<v1::TriggerReason>& pending, EarlierPush earlier) {
   if (pending.empty() || earlier == EarlierPush::kInterrupted) return true;
   for (auto reason : pending) {

@@ -3,6 +3,7 @@
 // (registration refreshes, de-registrations, settings refreshes and removals) call for none.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,17 @@ struct Trigger {
 };
 
 std::optional<Trigger> TriggerFor(const dims::v1::BusEvent& event);
+
+// How long a trigger waits before the user is evaluated. A new registration waits up to
+// `registration_settle` for the client's settings publication: the client publishes its
+// settings after every initial registration (seed 002), and until then DIMS cannot tell
+// whether the user wants the messages pushed or only announced (I186). The publication's
+// trigger is due at once and takes the waiting registration into its evaluation, so the client
+// gets its push without a notification MESSAGE decided on default settings just before. A
+// client that never publishes is evaluated when the wait is over. Every other trigger is due
+// at once.
+std::chrono::milliseconds WaitBeforeEvaluation(const Trigger& trigger,
+                                               std::chrono::milliseconds registration_settle);
 
 // What became of the user's previous push, as the user's record tells.
 enum class EarlierPush {

@@ -84,5 +84,22 @@ TEST(MayStartPushTest, ARegistrationOrAStoreChangeAloneStartsNoPush) {
   EXPECT_TRUE(MayStartPush({}, EarlierPush::kBackingOff));
 }
 
+TEST(WaitBeforeEvaluation, ANewRegistrationWaitsForItsPublicationAndEverythingElseIsDueAtOnce) {
+  using std::chrono::milliseconds;
+  const milliseconds settle(2000);
+  EXPECT_EQ(WaitBeforeEvaluation({"sip:alice@dims.test", v1::TRIGGER_REASON_REGISTERED}, settle),
+            settle);
+  for (auto reason : {v1::TRIGGER_REASON_SETTINGS_PUBLISHED, v1::TRIGGER_REASON_SETTINGS_UPDATED,
+                      v1::TRIGGER_REASON_MESSAGE_STORED, v1::TRIGGER_REASON_STORE_CHANGED,
+                      v1::TRIGGER_REASON_PRESENCE_AVAILABLE}) {
+    SCOPED_TRACE(v1::TriggerReason_Name(reason));
+    EXPECT_EQ(WaitBeforeEvaluation({"sip:alice@dims.test", reason}, settle), milliseconds(0));
+  }
+  // Without a settle time a registration is due at once too.
+  EXPECT_EQ(
+      WaitBeforeEvaluation({"sip:alice@dims.test", v1::TRIGGER_REASON_REGISTERED}, milliseconds(0)),
+      milliseconds(0));
+}
+
 }  // namespace
 }  // namespace dims::delivery

@@ -255,10 +255,23 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   StoreMessages("alice", 50);
   auto stored = Stored(alice.Aor());
   ASSERT_EQ(stored.size(), 50u);
+  WaitForStoredEvents(50);  // their events, for a user away, change nothing later
 
-  // A registration alone pushes nothing (seed 002).
+  // A registration alone pushes nothing (seed 002). When no publication follows, the user is
+  // evaluated once the registration has waited for one (--registration-settle-ms, 2 s): the
+  // default settings have offline delivery inactive, so a notification MESSAGE tells of the
+  // messages instead.
   ASSERT_EQ(alice.Register(), 200);
-  std::this_thread::sleep_for(3s);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto state = State(alice.Aor());
+        return state.last_attempt().trigger() == v1::TRIGGER_REASON_REGISTERED &&
+               state.phase() != v1::DELIVERY_PHASE_RUNNING;
+      },
+      20s))
+      << Logs();
+  EXPECT_EQ(State(alice.Aor()).decision(), v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
+  EXPECT_EQ(alice.agent().received("MESSAGE").size(), 1u);
   EXPECT_TRUE(alice.agent().received("INVITE").empty());
   EXPECT_EQ(StoredCount(alice.Aor()), 50u);
 
@@ -322,6 +335,28 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   // Nothing more was pushed after the store emptied.
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(alice.agent().received("INVITE").size(), 1u);
+}
+
+TEST_F(PushDeliveryTest, AClientPublishingRightAfterItsRegistrationGetsThePushAndNoNotification) {
+  // The registration waits for the publication (long enough here for a loaded machine).
+  Start({{"DIMS_REGISTRATION_SETTLE_MS", "10000"}});
+  ImClient alice(AgentOptions(), "alice");
+  StoreMessages("alice", 3);
+  ASSERT_EQ(alice.Register(), 200);
+  ASSERT_EQ(alice.Publish(true), 200);
+  ASSERT_TRUE(alice.agent().WaitForReceived("INVITE", 1, 20s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return alice.sessions().size() == 1; }, 20s)) << Logs();
+  ASSERT_TRUE(alice.msrp().WaitForMessages(alice.sessions().front(), 3, 30s)) << Logs();
+  EXPECT_TRUE(WaitFor([&] { return StoredCount(alice.Aor()) == 0; }, 20s)) << Logs();
+  EXPECT_TRUE(alice.agent().WaitForReceived("BYE", 1, 20s)) << Logs();
+  // One evaluation took the registration and the publication together: the settings were
+  // known, so nothing was decided on the defaults, and no notification MESSAGE went out.
+  EXPECT_TRUE(alice.agent().received("MESSAGE").empty());
+  EXPECT_EQ(DeliveryCount("dims_delivery_evaluations_total",
+                          {{"action", "DELIVERY_ACTION_NOTIFY_BY_MESSAGE"}}),
+            0);
+  EXPECT_EQ(DeliveryCount("dims_delivery_evaluations_total", {{"action", "DELIVERY_ACTION_PUSH"}}),
+            1);
 }
 
 TEST_F(PushDeliveryTest, WithOfflineDeliveryInactiveTheSubscriberGetsANotifyAndNoInvite) {
