@@ -19,8 +19,9 @@ DeliveryDispatcher::DeliveryDispatcher(RedisPool& redis, DeliverySchedule& sched
       events_(metrics.CounterFamily(
           "events_total",
           "Bus events taken, by type and result (scheduled: the user is to be evaluated; "
-          "unreachable: the user has no subscription and no client to tell; ignored: nothing "
-          "for delivery).")),
+          "unreachable: the user has no subscription and no client to tell; no_subscriber: a "
+          "removal from the store of a user without a subscription; ignored: nothing for "
+          "delivery).")),
       scheduled_users_(
           metrics.GaugeFamily("scheduled_users", "Users in the shared schedule, due now or later.")
               .Add({})),
@@ -57,16 +58,19 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
   try {
     // Most events are about users who are away: no subscription, no client to reach. Nothing
     // can be done for them, and they are dropped here, one round trip for the whole batch. A
-    // subscription or registration that comes later brings its own NOTIFY or event.
+    // subscription or registration that comes later brings its own NOTIFY or event. So are
+    // removals from the store of users without a subscription (a push's own deliveries).
     std::vector<std::string> aors;
     for (const auto& t : triggers) aors.push_back(t.aor);
     auto contacts = ReadContacts(redis_, aors);
     auto now = Clock::now();
     for (size_t i = 0; i < triggers.size(); ++i) {
-      bool reachable = CanBeTold(contacts[i], now);
-      events_.Add({{"type", types[i]}, {"result", reachable ? "scheduled" : "unreachable"}})
-          .Increment();
-      if (reachable) {
+      bool concerned = TriggerConcerns(triggers[i].reason, contacts[i], now);
+      const char* result = concerned                     ? "scheduled"
+                           : CanBeTold(contacts[i], now) ? "no_subscriber"
+                                                         : "unreachable";
+      events_.Add({{"type", types[i]}, {"result", result}}).Increment();
+      if (concerned) {
         due[WaitBeforeEvaluation(triggers[i], registration_settle_)].push_back(triggers[i]);
       }
     }

@@ -25,6 +25,12 @@ bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now) 
   return !user.subscriptions.empty() || ReachableImClient(user, now).has_value();
 }
 
+bool TriggerConcerns(v1::TriggerReason reason, const UserView& user,
+                     std::chrono::system_clock::time_point now) {
+  if (reason == v1::TRIGGER_REASON_STORE_CHANGED) return !user.subscriptions.empty();
+  return CanBeTold(user, now);
+}
+
 DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_point now,
                           MessageNotification by_message) {
   DeliveryPlan plan;

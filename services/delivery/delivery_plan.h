@@ -53,6 +53,13 @@ struct DeliveryPlan {
 // notification MESSAGE can reach. When not, the settings and the store need not be read.
 bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now);
 
+// Whether a trigger of this kind can call for anything for the user. A removal from the store
+// (STORE_CHANGED: a push's own deliveries, deletions, expiry) concerns subscribers only: it
+// starts no push, and it brings nothing new for a notification MESSAGE to tell. Anything else
+// concerns a user who can be told anything at all.
+bool TriggerConcerns(dims::v1::TriggerReason reason, const UserView& user,
+                     std::chrono::system_clock::time_point now);
+
 DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_point now,
                           MessageNotification by_message);
 

@@ -183,5 +183,23 @@ TEST_F(DeliveryPlanTest, OnlyAUserWithASubscriptionOrAReachableImClientCanBeTold
             "no subscription; no registered IM client");
 }
 
+TEST_F(DeliveryPlanTest, ARemovalFromTheStoreConcernsSubscribersOnly) {
+  AddBinding("sip:alice@192.0.2.2:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  // A client alone: every trigger but a removal concerns it.
+  EXPECT_FALSE(TriggerConcerns(v1::TRIGGER_REASON_STORE_CHANGED, user_, now_));
+  for (auto reason : {v1::TRIGGER_REASON_MESSAGE_STORED, v1::TRIGGER_REASON_REGISTERED,
+                      v1::TRIGGER_REASON_SETTINGS_PUBLISHED, v1::TRIGGER_REASON_SETTINGS_UPDATED,
+                      v1::TRIGGER_REASON_PRESENCE_AVAILABLE}) {
+    EXPECT_TRUE(TriggerConcerns(reason, user_, now_)) << v1::TriggerReason_Name(reason);
+  }
+  AddSubscription("s1");
+  EXPECT_TRUE(TriggerConcerns(v1::TRIGGER_REASON_STORE_CHANGED, user_, now_));
+  // Nobody to tell: nothing concerns the user.
+  user_.registration.clear_bindings();
+  user_.subscriptions.clear();
+  EXPECT_FALSE(TriggerConcerns(v1::TRIGGER_REASON_MESSAGE_STORED, user_, now_));
+  EXPECT_FALSE(TriggerConcerns(v1::TRIGGER_REASON_STORE_CHANGED, user_, now_));
+}
+
 }  // namespace
 }  // namespace dims::delivery

@@ -322,19 +322,28 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   EXPECT_FALSE(alice.agent().received("ACK").empty());
   EXPECT_EQ(DeliveryCount("dims_delivery_push_messages_total", {{"outcome", "delivered"}}), 50);
   EXPECT_EQ(DeliveryCount("dims_delivery_push_sessions_total", {{"result", "completed"}}), 1);
-  // The push's own Acks announced store changes while it held the user's claim: they waited for
-  // its end (one evaluation of them, then) instead of making another worker find the user's
-  // lease busy. So did the publication during the registration's evaluation.
   EXPECT_TRUE(WaitFor(
       [&] {
-        return State(alice.Aor()).last_attempt().trigger() == v1::TRIGGER_REASON_STORE_CHANGED;
+        auto state = State(alice.Aor());
+        return state.decision() == v1::DELIVERY_ACTION_PUSH &&
+               state.last_attempt().outcome() == v1::ATTEMPT_OUTCOME_SUCCEEDED &&
+               state.phase() == v1::DELIVERY_PHASE_IDLE;
       },
       10s))
       << Logs();
-  EXPECT_EQ(DeliveryCount("dims_delivery_lease_busy_total", {}), 0);
-  // Nothing more was pushed after the store emptied.
+  // Nothing more was pushed after the store emptied. The push's own Acks announced removals,
+  // which concern subscribers only: alice has none, so they were not evaluated at all, and
+  // nobody found alice's lease busy.
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(alice.agent().received("INVITE").size(), 1u);
+  EXPECT_GE(DeliveryCount("dims_delivery_events_total",
+                          {{"type", "store_changed"}, {"result", "no_subscriber"}}),
+            1);
+  EXPECT_EQ(DeliveryCount("dims_delivery_events_total",
+                          {{"type", "store_changed"}, {"result", "scheduled"}}),
+            0);
+  EXPECT_EQ(DeliveryCount("dims_delivery_evaluations_total", {}), 2);  // registration, push
+  EXPECT_EQ(DeliveryCount("dims_delivery_lease_busy_total", {}), 0);
 }
 
 TEST_F(PushDeliveryTest, AClientPublishingRightAfterItsRegistrationGetsThePushAndNoNotification) {
