@@ -31,6 +31,13 @@ bool TriggerConcerns(v1::TriggerReason reason, const UserView& user,
   return CanBeTold(user, now);
 }
 
+bool MayShowEntries(const UserView& user, std::chrono::system_clock::time_point now,
+                    MessageNotification by_message) {
+  if (!user.subscriptions.empty()) return true;
+  return by_message != MessageNotification::kNever && !user.settings.offline_delivery_active() &&
+         ReachableImClient(user, now).has_value();
+}
+
 DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_point now,
                           MessageNotification by_message) {
   DeliveryPlan plan;

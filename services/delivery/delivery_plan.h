@@ -60,6 +60,13 @@ bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now);
 bool TriggerConcerns(dims::v1::TriggerReason reason, const UserView& user,
                      std::chrono::system_clock::time_point now);
 
+// Whether the plan may show per-message entries of the store summary: to subscribers (a
+// NOTIFY), or in a notification MESSAGE, which a user whose messages are to be pushed does not
+// get. Known from the subscriptions, the registration and the settings, before the store is
+// read; a push needs the counts only.
+bool MayShowEntries(const UserView& user, std::chrono::system_clock::time_point now,
+                    MessageNotification by_message);
+
 DeliveryPlan PlanDelivery(const UserView& user, std::chrono::system_clock::time_point now,
                           MessageNotification by_message);
 

@@ -201,5 +201,20 @@ TEST_F(DeliveryPlanTest, ARemovalFromTheStoreConcernsSubscribersOnly) {
   EXPECT_FALSE(TriggerConcerns(v1::TRIGGER_REASON_STORE_CHANGED, user_, now_));
 }
 
+TEST_F(DeliveryPlanTest, EntriesAreReadOnlyWhenANotifyOrANotificationMessageMayShowThem) {
+  // Nobody to show them to.
+  EXPECT_FALSE(MayShowEntries(user_, now_, MessageNotification::kAlways));
+  // An IM client without offline delivery: a notification MESSAGE may show them.
+  AddBinding("sip:alice@192.0.2.2:5060", 1.0f, v1::REGISTRATION_MODE_REGISTRAR);
+  EXPECT_TRUE(MayShowEntries(user_, now_, MessageNotification::kUnsubscribed));
+  EXPECT_FALSE(MayShowEntries(user_, now_, MessageNotification::kNever));
+  // Offline delivery active: the messages are pushed, and a push needs the counts only.
+  user_.settings.set_offline_delivery_active(true);
+  EXPECT_FALSE(MayShowEntries(user_, now_, MessageNotification::kAlways));
+  // A subscriber sees them in every NOTIFY.
+  AddSubscription("s1");
+  EXPECT_TRUE(MayShowEntries(user_, now_, MessageNotification::kNever));
+}
+
 }  // namespace
 }  // namespace dims::delivery

@@ -251,7 +251,10 @@ bool DeliveryRunner::ReadUser(Attempt& a) {
   SetDeadline(storage_context, options_.read_timeout);
   v1::StorageGetSummaryRequest summary_request;
   summary_request.mutable_recipient()->set_uri(aor);
-  summary_request.set_max_entries(options_.summary_entries);
+  // A push decision needs only the counts: the entries are read when they may be shown.
+  if (MayShowEntries(a.user, Clock::now(), options_.by_message)) {
+    summary_request.set_max_entries(options_.summary_entries);
+  }
   v1::StorageGetSummaryResponse summary;
   status = storage_->GetSummary(&storage_context, summary_request, &summary);
   if (!status.ok()) {
