@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
                         "before the user is evaluated without it (seed 002: the client publishes "
                         "after every initial registration)",
                         validate::IntInRange(0, 60000)},
-                       {"concurrent-users", "64", "users evaluated at once by this instance",
+                       {"concurrent-users", "128",
+                        "users evaluated at once by this instance (a push holds one for its "
+                        "length, mostly waiting on the client)",
                         validate::IntInRange(1, 1024)},
                        {"lease-ms", "30000", "per-user lease; renewed before every step",
                         validate::IntInRange(1000, 600000)},

@@ -256,8 +256,11 @@ void Measure(Clock::time_point start, long total, const Flags& flags,
   auto last_poll = Clock::time_point{};
   while (Clock::now() < deadline && (!out->delivered_s || !out->empty_s)) {
     if (!out->delivered_s && delivered() >= total) out->delivered_s = seconds();
-    // The store is polled every 50 ms: a query costs the system measured a little.
-    if (!out->empty_s && Clock::now() - last_poll >= 50ms) {
+    // The store is polled every 50 ms: a query costs the system measured a little. Once every
+    // message is delivered only the removals are left, and the poll every 5 ms measures their
+    // end to 5 ms instead of 50 (a bias against the faster side otherwise).
+    auto poll_every = out->delivered_s ? 5ms : 50ms;
+    if (!out->empty_s && Clock::now() - last_poll >= poll_every) {
       last_poll = Clock::now();
       if (stored() == 0) out->empty_s = seconds();
     }
@@ -265,7 +268,7 @@ void Measure(Clock::time_point start, long total, const Flags& flags,
       out->notes += " a process died;";
       break;
     }
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(2ms);
   }
   out->delivered = delivered();
   out->left = stored();
@@ -420,7 +423,9 @@ int Main(int argc, char** argv) {
   std::printf(
       "\nusers: REGISTER (DIMS: and PUBLISH) answered 200. delivered s / store empty s: from "
       "the first REGISTER to the last message received (DIMS: confirmed with MSRP 200) / to "
-      "the store's last row gone (msilo: silo; DIMS: deferred_messages, polled every 50 ms). "
+      "the store's last row gone (msilo: silo; DIMS: deferred_messages; polled every 50 ms, every "
+      "5 "
+      "ms once all are delivered). "
       "delivered+rm/s: messages over 'store empty s'. retrans: MESSAGEs received again in the "
       "same transaction (msilo over UDP; DIMS: n/a, its messages go over MSRP/TCP). dupl: a "
       "message received again in a new transaction (msilo: same body; DIMS: same MSRP "
