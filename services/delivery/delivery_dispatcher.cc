@@ -74,7 +74,10 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
         due[WaitBeforeEvaluation(triggers[i], registration_settle_)].push_back(triggers[i]);
       }
     }
-    for (const auto& [wait, group] : due) schedule_.Schedule(group, now + wait);
+    // The longest waits first: a registration is then recorded before the publication of the
+    // same batch makes the user due, and that evaluation takes both.
+    for (auto it = due.rbegin(); it != due.rend(); ++it)
+      schedule_.Schedule(it->second, now + it->first);
   } catch (const RedisError& e) {
     log::Warn("triggers not recorded; the events stay pending", {{"error", e.what()}});
     return false;

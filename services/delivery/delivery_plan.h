@@ -54,9 +54,10 @@ struct DeliveryPlan {
 bool CanBeTold(const UserView& user, std::chrono::system_clock::time_point now);
 
 // Whether a trigger of this kind can call for anything for the user. A removal from the store
-// (STORE_CHANGED: a push's own deliveries, deletions, expiry) concerns subscribers only: it
-// starts no push, and it brings nothing new for a notification MESSAGE to tell. Anything else
-// concerns a user who can be told anything at all.
+// (STORE_CHANGED: a push's own deliveries, deletions, expiry) needs no evaluation of its own
+// but for a subscriber: it does not start a push (a push cut off resumes when its claim runs
+// out), and it brings nothing new for a notification MESSAGE to tell. Anything else concerns a
+// user who can be told anything at all.
 bool TriggerConcerns(dims::v1::TriggerReason reason, const UserView& user,
                      std::chrono::system_clock::time_point now);
 

@@ -147,7 +147,7 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   a.message_notified_version = a.previous.message_notified_version;
 
   a.record.set_run_id(NewRunId(options_.instance_id));
-  a.record.set_trigger(triggers.empty() ? v1::TRIGGER_REASON_RETRY : triggers.front());
+  a.record.set_trigger(LeadingTrigger(triggers));
   ToTimestamp(now, a.record.mutable_started_at());
 
   // A push recorded as running was cut off (its replica died): it is resumed. One backing off

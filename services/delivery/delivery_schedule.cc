@@ -43,12 +43,25 @@ else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1
 )lua";
 
-// KEYS: the user's record. 1 when a trigger is recorded in it ("t:<reason>").
-constexpr const char* kHasTriggers = R"lua(
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, 2) == 't:' then return 1 end
+// KEYS: the user's record. ARGV: trigger field ("t:<reason>"), its due time (ms), TTL (s).
+// Records the trigger; one already recorded keeps the earlier due time.
+constexpr const char* kRecordTrigger = R"lua(
+local due = redis.call('HGET', KEYS[1], ARGV[1])
+if not due or tonumber(due) > tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return redis.call('EXPIRE', KEYS[1], ARGV[3])
+)lua";
+
+// KEYS: the user's record. The earliest due time (ms) of the triggers recorded in it
+// ("t:<reason>"), or nil when there are none.
+constexpr const char* kEarliestTrigger = R"lua(
+local earliest = nil
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 't:' and (not earliest or tonumber(all[i + 1]) < tonumber(earliest)) then
+    earliest = all[i + 1]
+  end
 end
-return 0
+return earliest
 )lua";
 
 // KEYS: the user's record. Removes the trigger fields ("t:<reason>") and returns them, then
@@ -122,23 +135,22 @@ DeliverySchedule::DeliverySchedule(RedisPool& redis, Options options)
 std::vector<bool> DeliverySchedule::Schedule(const std::vector<Trigger>& triggers,
                                              Clock::time_point due) {
   std::vector<std::vector<std::string>> commands;
-  const std::string now = std::to_string(Ms(Clock::now()));
   const std::string ttl = std::to_string(options_.record_ttl.count());
   const std::string due_ms = std::to_string(Ms(due));
   const std::string claimed = std::to_string(kClaimedScore);
   for (const auto& t : triggers) {
-    std::string key = DeliveryRecordKey(t.aor);
-    // The record first: a claim that ends between the two finds the trigger there.
-    commands.push_back({"HSET", key, "t:" + std::to_string(t.reason), now});
-    commands.push_back({"EXPIRE", key, ttl});
+    // The record first, with the due time: a claim that ends between the two finds the
+    // trigger there and schedules the user for it (FinishEvaluation).
+    commands.push_back({"EVAL", kRecordTrigger, "1", DeliveryRecordKey(t.aor),
+                        "t:" + std::to_string(t.reason), due_ms, ttl});
     commands.push_back({"EVAL", kScheduleDue, "1", kDueKey, t.aor, due_ms, claimed});
   }
   auto replies = redis_.Pipeline(commands);
   std::vector<bool> joined;
   for (size_t i = 0; i < triggers.size(); ++i) {
-    for (size_t k = 0; k < 3; ++k)
-      ThrowOnError(replies[3 * i + k], "scheduling " + triggers[i].aor);
-    joined.push_back(replies[3 * i + 2]->integer == 0);
+    for (size_t k = 0; k < 2; ++k)
+      ThrowOnError(replies[2 * i + k], "scheduling " + triggers[i].aor);
+    joined.push_back(replies[2 * i + 1]->integer == 0);
   }
   return joined;
 }
@@ -175,11 +187,12 @@ void DeliverySchedule::FinishEvaluation(const Claim& claim,
                                         std::optional<Clock::time_point> again) {
   if (!Finish(claim, again)) return;
   // After the claim ended, so that a trigger is either seen here or schedules the user itself.
-  auto pending = redis_.Command({"EVAL", kHasTriggers, "1", DeliveryRecordKey(claim.aor)});
-  ThrowOnError(pending, "reading the triggers of " + claim.aor);
-  if (pending->type != REDIS_REPLY_INTEGER || pending->integer != 1) return;
-  ThrowOnError(redis_.Command({"EVAL", kScheduleDue, "1", kDueKey, claim.aor,
-                               std::to_string(Ms(Clock::now())), std::to_string(kClaimedScore)}),
+  // A trigger keeps its own due time (a registration still waiting for its publication).
+  auto earliest = redis_.Command({"EVAL", kEarliestTrigger, "1", DeliveryRecordKey(claim.aor)});
+  ThrowOnError(earliest, "reading the triggers of " + claim.aor);
+  if (earliest->type != REDIS_REPLY_STRING) return;
+  ThrowOnError(redis_.Command({"EVAL", kScheduleDue, "1", kDueKey, claim.aor, Text(earliest.get()),
+                               std::to_string(kClaimedScore)}),
                "scheduling " + claim.aor + " again");
 }
 

@@ -4,17 +4,18 @@
 //                         Shared by every delivery replica; whoever claims a due user first
 //                         moves it to kClaimedScore plus the end of its claim, so that a
 //                         replica dying mid-work leaves the user due again, not lost.
-//   dims:delivery:{aor}   a hash per user: "t:<reason>" for each trigger recorded since the
-//                         last evaluation began, "state" (a serialized dims.v1.DeliveryState
-//                         without the parts read live), "holder" (instance and token of the
-//                         current lease holder), "failures" (consecutive failed attempts),
-//                         "message_notified" (the store version of the last notification
+//   dims:delivery:{aor}   a hash per user: "t:<reason>" -> due time (ms) for each trigger
+//                         recorded since the last evaluation began, "state" (a serialized
+//                         dims.v1.DeliveryState without the parts read live), "holder" (instance
+//                         and token of the current lease holder), "failures" (consecutive failed
+//                         attempts), "message_notified" (the store version of the last notification
 //                         MESSAGE that got a 2xx).
 //
 // Triggers of a user already due coalesce: the earlier due time wins. A trigger that comes while
 // the user is claimed leaves the claim alone (another replica taking the user now would only
 // find its lease busy); it is recorded in the user's hash, and the evaluation's end makes the
-// user due again at once, so the change it announces is looked at.
+// user due again at the trigger's due time (at once, but for a registration still waiting for
+// its publication), so the change it announces is looked at.
 #pragma once
 
 #include <chrono>
@@ -71,7 +72,7 @@ class DeliverySchedule {
   // when the claim was no longer this one (nothing changed). Throws RedisError.
   bool Finish(const Claim& claim, std::optional<Clock::time_point> again);
   // Ends the claim of an evaluation that took the user's record (Take): as Finish, and a trigger
-  // recorded since then makes the user due at once. Throws RedisError.
+  // recorded since then makes the user due at its due time. Throws RedisError.
   void FinishEvaluation(const Claim& claim, std::optional<Clock::time_point> again);
 
   // What delivery remembers about a user.

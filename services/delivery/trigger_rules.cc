@@ -70,4 +70,12 @@ bool MayStartPush(const std::vector<v1::TriggerReason>& pending, EarlierPush ear
   return false;
 }
 
+v1::TriggerReason LeadingTrigger(const std::vector<v1::TriggerReason>& pending) {
+  if (pending.empty()) return v1::TRIGGER_REASON_RETRY;
+  for (auto reason : pending) {
+    if (MayStartPush({reason}, EarlierPush::kNone)) return reason;
+  }
+  return pending.front();
+}
+
 }  // namespace dims::delivery

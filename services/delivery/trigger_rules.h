@@ -43,4 +43,9 @@ enum class EarlierPush {
 // the push's own deliveries, and a push that failed half-way keeps to its backoff.
 bool MayStartPush(const std::vector<dims::v1::TriggerReason>& pending, EarlierPush earlier);
 
+// The trigger an evaluation of `pending` is recorded under: the first that may start a push
+// (a publication that took a waiting registration with it is the publication's evaluation),
+// else the first; a retry without any.
+dims::v1::TriggerReason LeadingTrigger(const std::vector<dims::v1::TriggerReason>& pending);
+
 }  // namespace dims::delivery

@@ -101,5 +101,14 @@ TEST(WaitBeforeEvaluation, ANewRegistrationWaitsForItsPublicationAndEverythingEl
       milliseconds(0));
 }
 
+TEST(LeadingTrigger, AnEvaluationIsRecordedUnderTheTriggerThatMayStartAPush) {
+  EXPECT_EQ(LeadingTrigger({}), v1::TRIGGER_REASON_RETRY);
+  EXPECT_EQ(LeadingTrigger({v1::TRIGGER_REASON_REGISTERED}), v1::TRIGGER_REASON_REGISTERED);
+  EXPECT_EQ(LeadingTrigger({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_SETTINGS_PUBLISHED}),
+            v1::TRIGGER_REASON_SETTINGS_PUBLISHED);
+  EXPECT_EQ(LeadingTrigger({v1::TRIGGER_REASON_STORE_CHANGED, v1::TRIGGER_REASON_REGISTERED}),
+            v1::TRIGGER_REASON_STORE_CHANGED);
+}
+
 }  // namespace
 }  // namespace dims::delivery

@@ -351,6 +351,7 @@ TEST_F(PushDeliveryTest, AClientPublishingRightAfterItsRegistrationGetsThePushAn
   Start({{"DIMS_REGISTRATION_SETTLE_MS", "10000"}});
   ImClient alice(AgentOptions(), "alice");
   StoreMessages("alice", 3);
+  WaitForStoredEvents(3);  // their events, for a user away, change nothing later
   ASSERT_EQ(alice.Register(), 200);
   ASSERT_EQ(alice.Publish(true), 200);
   ASSERT_TRUE(alice.agent().WaitForReceived("INVITE", 1, 20s)) << Logs();
@@ -366,6 +367,15 @@ TEST_F(PushDeliveryTest, AClientPublishingRightAfterItsRegistrationGetsThePushAn
             0);
   EXPECT_EQ(DeliveryCount("dims_delivery_evaluations_total", {{"action", "DELIVERY_ACTION_PUSH"}}),
             1);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto state = State(alice.Aor());
+        return state.decision() == v1::DELIVERY_ACTION_PUSH &&
+               state.phase() == v1::DELIVERY_PHASE_IDLE &&
+               state.last_attempt().trigger() == v1::TRIGGER_REASON_SETTINGS_PUBLISHED;
+      },
+      10s))
+      << State(alice.Aor()).DebugString();
 }
 
 TEST_F(PushDeliveryTest, WithOfflineDeliveryInactiveTheSubscriberGetsANotifyAndNoInvite) {
