@@ -1,7 +1,5 @@
 #include "delivery_dispatcher.h"
 
-#include <map>
-
 #include "log.h"
 #include "user_contacts.h"
 
@@ -53,8 +51,8 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
     }
   }
   if (triggers.empty()) return true;
-  // Triggers by how long they wait (WaitBeforeEvaluation); those due at once wake the claimer.
-  std::map<std::chrono::milliseconds, std::vector<Trigger>> due;
+  std::vector<DeliverySchedule::DueTrigger> due;
+  bool due_now = false;  // then the claimer is woken
   try {
     // Most events are about users who are away: no subscription, no client to reach. Nothing
     // can be done for them, and they are dropped here, one round trip for the whole batch. A
@@ -70,19 +68,18 @@ bool DeliveryDispatcher::Accept(const std::vector<dims::v1::BusEvent>& events) {
                            : CanBeTold(contacts[i], now) ? "no_subscriber"
                                                          : "unreachable";
       events_.Add({{"type", types[i]}, {"result", result}}).Increment();
-      if (concerned) {
-        due[WaitBeforeEvaluation(triggers[i], registration_settle_)].push_back(triggers[i]);
-      }
+      if (!concerned) continue;
+      auto wait = WaitBeforeEvaluation(triggers[i], registration_settle_);
+      due_now = due_now || wait.count() == 0;
+      due.push_back({triggers[i], now + wait});
     }
-    // The longest waits first: a registration is then recorded before the publication of the
-    // same batch makes the user due, and that evaluation takes both.
-    for (auto it = due.rbegin(); it != due.rend(); ++it)
-      schedule_.Schedule(it->second, now + it->first);
+    // In the bus's order: a registration is recorded before the publication that ends its wait.
+    if (!due.empty()) schedule_.Schedule(due);
   } catch (const RedisError& e) {
     log::Warn("triggers not recorded; the events stay pending", {{"error", e.what()}});
     return false;
   }
-  if (due.count(std::chrono::milliseconds(0))) Wake();
+  if (due_now) Wake();
   return true;
 }
 

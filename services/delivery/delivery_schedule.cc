@@ -47,7 +47,9 @@ return 1
 // Records the trigger; one already recorded keeps the earlier due time.
 constexpr const char* kRecordTrigger = R"lua(
 local due = redis.call('HGET', KEYS[1], ARGV[1])
-if not due or tonumber(due) > tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+if not due or tonumber(due) > tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
 return redis.call('EXPIRE', KEYS[1], ARGV[3])
 )lua";
 
@@ -57,7 +59,8 @@ constexpr const char* kEarliestTrigger = R"lua(
 local earliest = nil
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 't:' and (not earliest or tonumber(all[i + 1]) < tonumber(earliest)) then
+  local is_trigger = string.sub(all[i], 1, 2) == 't:'
+  if is_trigger and (not earliest or tonumber(all[i + 1]) < tonumber(earliest)) then
     earliest = all[i + 1]
   end
 end
@@ -132,13 +135,12 @@ std::optional<v1::DeliveryLock> ReadFields(const redisReply* fields,
 DeliverySchedule::DeliverySchedule(RedisPool& redis, Options options)
     : redis_(redis), options_(options) {}
 
-std::vector<bool> DeliverySchedule::Schedule(const std::vector<Trigger>& triggers,
-                                             Clock::time_point due) {
+std::vector<bool> DeliverySchedule::Schedule(const std::vector<DueTrigger>& triggers) {
   std::vector<std::vector<std::string>> commands;
   const std::string ttl = std::to_string(options_.record_ttl.count());
-  const std::string due_ms = std::to_string(Ms(due));
   const std::string claimed = std::to_string(kClaimedScore);
-  for (const auto& t : triggers) {
+  for (const auto& [t, due] : triggers) {
+    const std::string due_ms = std::to_string(Ms(due));
     // The record first, with the due time: a claim that ends between the two finds the
     // trigger there and schedules the user for it (FinishEvaluation).
     commands.push_back({"EVAL", kRecordTrigger, "1", DeliveryRecordKey(t.aor),
@@ -149,7 +151,7 @@ std::vector<bool> DeliverySchedule::Schedule(const std::vector<Trigger>& trigger
   std::vector<bool> joined;
   for (size_t i = 0; i < triggers.size(); ++i) {
     for (size_t k = 0; k < 2; ++k)
-      ThrowOnError(replies[2 * i + k], "scheduling " + triggers[i].aor);
+      ThrowOnError(replies[2 * i + k], "scheduling " + triggers[i].trigger.aor);
     joined.push_back(replies[2 * i + 1]->integer == 0);
   }
   return joined;

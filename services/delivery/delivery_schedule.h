@@ -50,10 +50,15 @@ class DeliverySchedule {
   };
   DeliverySchedule(RedisPool& redis, Options options);
 
-  // Records the triggers and makes their users due at `due`, or keeps an earlier due time.
-  // Returns, per trigger, whether its user was already due (the trigger joined that). Throws
-  // RedisError; then nothing may have been recorded, and the caller retries.
-  std::vector<bool> Schedule(const std::vector<Trigger>& triggers, Clock::time_point due);
+  struct DueTrigger {
+    Trigger trigger;
+    Clock::time_point due;
+  };
+  // Records the triggers, in one round trip and in their order, and makes each one's user due
+  // at its due time, or keeps an earlier one. Returns, per trigger, whether its user was already
+  // due (the trigger joined that). Throws RedisError; then nothing may have been recorded, and
+  // the caller retries.
+  std::vector<bool> Schedule(const std::vector<DueTrigger>& triggers);
 
   struct Claim {
     std::string aor;

@@ -72,7 +72,7 @@ grpc::ServerUnaryReactor* DeliveryService::Trigger(grpc::CallbackServerContext* 
     try {
       if (request->reset_backoff()) schedule_.ResetFailures(aor);
       auto due = Clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(delay);
-      auto joined = schedule_.Schedule({{aor, request->reason()}}, due);
+      auto joined = schedule_.Schedule({{{aor, request->reason()}, due}});
       response->set_coalesced(joined.front());
       *response->mutable_state() = StateOf(aor);
     } catch (const RedisError& e) {

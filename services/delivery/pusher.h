@@ -34,8 +34,8 @@ struct PushOptions {
   std::chrono::seconds max_duration{600};           // the whole transfer
   uint32_t window = 1;                              // SENDs awaiting their answer at once
   // How long confirmed messages wait for others to join their Ack (each Ack is a database
-  // transaction, a store_changed event and an evaluation): up to this much more time until
-  // they leave the store, and as many more messages sent again if delivery dies meanwhile.
+  // transaction and a store_changed event, evaluated for a subscriber): up to this much more time
+  // until they leave the store, and as many more messages sent again if delivery dies meanwhile.
   std::chrono::milliseconds ack_linger{20};
   std::chrono::milliseconds keep_alive_every{10000};
   std::string session_label = "all deferred messages sent";

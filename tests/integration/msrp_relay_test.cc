@@ -247,6 +247,13 @@ dims::v1::DeferredMessage Pager(int n, const std::string& body = "") {
   return message;
 }
 
+// Pager(first) ... Pager(last).
+std::vector<dims::v1::DeferredMessage> Pagers(int first, int last) {
+  std::vector<dims::v1::DeferredMessage> messages;
+  for (int n = first; n <= last; ++n) messages.push_back(Pager(n));
+  return messages;
+}
+
 // --- A Push call driven from two threads (writes, reads) -------------------------------------
 
 dims::v1::RelayPushRequest StartItem(const std::string& session_id, uint32_t max_in_flight) {
@@ -474,7 +481,7 @@ TEST_F(MsrpRelayTest, RelayActivePushesThreeMessagesInOrderWithStableMessageIds)
   auto session = Open();
   auto peer = ConnectRelayActive(session.session_id());
   ASSERT_TRUE(peer);
-  std::vector<dims::v1::DeferredMessage> messages = {Pager(1), Pager(2), Pager(3)};
+  auto messages = Pagers(1, 3);
   std::vector<PeerMessage> sends;
   {
     // Two items: messages 1 and 2, then 3.
@@ -616,8 +623,7 @@ TEST_F(MsrpRelayTest, ALostConnectionFailsEveryMessageOfTheItemReadAheadOnce) {
   auto session = Open();
   auto peer = ConnectRelayActive(session.session_id());
   ASSERT_TRUE(peer);
-  std::vector<dims::v1::DeferredMessage> messages;
-  for (int i = 1; i <= 6; ++i) messages.push_back(Pager(i));
+  auto messages = Pagers(1, 6);
   PushCall push(*relay_, session.session_id(), 1, messages, true, /*per_item=*/6);
   EXPECT_EQ(AnswerSends(*peer, 1).size(), 1u);
   ASSERT_TRUE(peer->Read(10s)) << Log();  // the second, never answered
@@ -639,8 +645,7 @@ TEST_F(MsrpRelayTest, TheInFlightWindowIsHonoured) {
   auto session = Open();
   auto peer = ConnectRelayActive(session.session_id());
   ASSERT_TRUE(peer);
-  std::vector<dims::v1::DeferredMessage> messages;
-  for (int i = 1; i <= 6; ++i) messages.push_back(Pager(i));
+  auto messages = Pagers(1, 6);
   PushCall push(*relay_, session.session_id(), 2, messages);
   std::vector<PeerMessage> outstanding;
   size_t most = 0;
@@ -806,8 +811,7 @@ TEST_F(MsrpRelayTest, AnItemWithABadMessageSendsNothingOfIt) {
   }
   // An item of more than 1000 messages.
   {
-    std::vector<dims::v1::DeferredMessage> many;
-    for (int i = 0; i < 1001; ++i) many.push_back(Pager(i));
+    auto many = Pagers(0, 1000);
     PushCall push(*relay_, session.session_id(), 1, many, true, /*per_item=*/1001);
     EXPECT_EQ(push.Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(push.detail().reason(), "ITEM_TOO_LARGE");
@@ -868,8 +872,7 @@ TEST_F(MsrpRelayLingerTest, LingeringResultsGoInOneResponseWhenThePushEnds) {
   auto session = Open();
   auto peer = ConnectRelayActive(session.session_id());
   ASSERT_TRUE(peer);
-  std::vector<dims::v1::DeferredMessage> messages;
-  for (int i = 1; i <= 6; ++i) messages.push_back(Pager(i));
+  auto messages = Pagers(1, 6);
   PushCall push(*relay_, session.session_id(), 6, messages, true, /*per_item=*/6);
   std::vector<PeerMessage> sends;
   for (int i = 0; i < 6; ++i) {

@@ -250,6 +250,16 @@ class StorageTest : public ServiceTest {
     return response;
   }
 
+  // Stores `count` small messages for `aor`, Call-IDs `prefix`-0 ... ; returns their ids.
+  std::vector<std::string> MustStoreMany(const std::string& aor, const std::string& prefix,
+                                         int count) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; ++i) {
+      ids.push_back(MustStore(StoreRequest(aor, prefix + "-" + std::to_string(i))).message_id());
+    }
+    return ids;
+  }
+
   std::unique_ptr<StorageClient> client_;
 };
 
@@ -531,11 +541,8 @@ TEST_F(StorageTest, FetchListAndSummaryKeepArrivalOrderPerUser) {
 TEST_F(StorageTest, FetchSendsManyMessagesPerResponseUpToAboutOneMebibyte) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const std::string aor = Aor("fetch-batches");
-  std::vector<std::string> ids;
   // 40 small ones (a database page of 32, then 8), then three of 600 KB (large mode).
-  for (int i = 0; i < 40; ++i) {
-    ids.push_back(MustStore(StoreRequest(aor, "fb-" + std::to_string(i))).message_id());
-  }
+  std::vector<std::string> ids = MustStoreMany(aor, "fb", 40);
   for (int i = 0; i < 3; ++i) {
     v1::StorageStoreRequest large = StoreRequest(aor, "fb-large-" + std::to_string(i));
     large.mutable_large()->set_msrp_message_id("msrp-fb-" + std::to_string(i));
@@ -558,10 +565,7 @@ TEST_F(StorageTest, FetchSendsManyMessagesPerResponseUpToAboutOneMebibyte) {
 TEST_F(StorageTest, ListPagesNeitherRepeatNorSkipWhenTheStoreChangesBetweenPages) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const std::string alice = Aor("alice");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 12; ++i) {
-    ids.push_back(MustStore(StoreRequest(alice, "keyset-" + std::to_string(i))).message_id());
-  }
+  std::vector<std::string> ids = MustStoreMany(alice, "keyset", 12);
   ASSERT_FALSE(HasFailure());
   auto list_page = [&](const std::string& token, v1::StorageListResponse* response) {
     v1::StorageListRequest request;
@@ -620,10 +624,7 @@ TEST_F(StorageTest, ListPagesNeitherRepeatNorSkipWhenTheStoreChangesBetweenPages
 TEST_F(StorageTest, AckAndDeleteRemoveExactlyWhatTheyNameAndBumpTheStoreVersion) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const std::string alice = Aor("alice"), bob = Aor("bob");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 6; ++i) {
-    ids.push_back(MustStore(StoreRequest(alice, "ad-" + std::to_string(i))).message_id());
-  }
+  std::vector<std::string> ids = MustStoreMany(alice, "ad", 6);
   std::string bob_id = MustStore(StoreRequest(bob, "ad-bob")).message_id();
   ASSERT_FALSE(HasFailure());
   v1::StoreSummary summary;
