@@ -76,6 +76,10 @@ DeliveryRunner::DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, Use
           "notifications_total",
           "Notifications by channel (notify, message) and result (sent, skipped: the subscriber "
           "had seen that version, gone: the subscription no longer exists, failed).")),
+      registration_waits_(metrics.CounterFamily(
+          "registration_waits_total",
+          "New registrations evaluated, by what ended their wait for the client's settings "
+          "publication (publication, other_trigger, elapsed).")),
       lease_busy_(metrics
                       .CounterFamily("lease_busy_total",
                                      "Due users put back because another replica held them.")
@@ -148,6 +152,9 @@ void DeliveryRunner::Evaluate(Attempt& a) {
 
   a.record.set_run_id(NewRunId(options_.instance_id));
   a.record.set_trigger(LeadingTrigger(triggers));
+  if (auto ended = RegistrationWaitEnd(triggers)) {
+    registration_waits_.Add({{"ended", std::string(*ended)}}).Increment();
+  }
   ToTimestamp(now, a.record.mutable_started_at());
 
   // A push recorded as running was cut off (its replica died): it is resumed. One backing off

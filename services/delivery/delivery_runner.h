@@ -76,6 +76,7 @@ class DeliveryRunner {
   Pusher pusher_;
   prometheus::Family<prometheus::Counter>& evaluations_;
   prometheus::Family<prometheus::Counter>& notifications_;
+  prometheus::Family<prometheus::Counter>& registration_waits_;
   prometheus::Counter& lease_busy_;
   prometheus::Histogram& duration_;
   std::mutex random_mu_;

@@ -56,6 +56,20 @@ std::chrono::milliseconds WaitBeforeEvaluation(const Trigger& trigger,
                                                          : std::chrono::milliseconds(0);
 }
 
+std::optional<std::string_view> RegistrationWaitEnd(const std::vector<v1::TriggerReason>& pending) {
+  bool registered = false;
+  bool published = false;
+  bool other = false;
+  for (auto reason : pending) {
+    registered = registered || reason == v1::TRIGGER_REASON_REGISTERED;
+    published = published || reason == v1::TRIGGER_REASON_SETTINGS_PUBLISHED;
+    other = other || reason != v1::TRIGGER_REASON_REGISTERED;
+  }
+  if (!registered) return std::nullopt;
+  if (published) return "publication";
+  return other ? "other_trigger" : "elapsed";
+}
+
 bool MayStartPush(const std::vector<v1::TriggerReason>& pending, EarlierPush earlier) {
   if (pending.empty() || earlier == EarlierPush::kInterrupted) return true;
   for (auto reason : pending) {

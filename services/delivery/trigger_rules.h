@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dims/v1/delivery.pb.h"
@@ -29,6 +30,13 @@ std::optional<Trigger> TriggerFor(const dims::v1::BusEvent& event);
 // at once.
 std::chrono::milliseconds WaitBeforeEvaluation(const Trigger& trigger,
                                                std::chrono::milliseconds registration_settle);
+
+// How a new registration's wait ended, for an evaluation of `pending` that includes one (for the
+// operator who tunes the wait): "publication" when the client published its settings,
+// "other_trigger" when something else due at once came first (a new message, an operator, a
+// store change for a subscriber), "elapsed" when nothing did. Nothing without a registration.
+std::optional<std::string_view> RegistrationWaitEnd(
+    const std::vector<dims::v1::TriggerReason>& pending);
 
 // What became of the user's previous push, as the user's record tells.
 enum class EarlierPush {

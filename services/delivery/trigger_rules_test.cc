@@ -101,6 +101,21 @@ TEST(WaitBeforeEvaluation, ANewRegistrationWaitsForItsPublicationAndEverythingEl
       milliseconds(0));
 }
 
+TEST(RegistrationWaitEnd, TellsWhatEndedTheWaitOfARegistration) {
+  EXPECT_FALSE(RegistrationWaitEnd({}));
+  EXPECT_FALSE(RegistrationWaitEnd({v1::TRIGGER_REASON_SETTINGS_PUBLISHED}));
+  EXPECT_EQ(RegistrationWaitEnd({v1::TRIGGER_REASON_REGISTERED}), "elapsed");
+  EXPECT_EQ(RegistrationWaitEnd({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_REGISTERED}),
+            "elapsed");
+  EXPECT_EQ(RegistrationWaitEnd({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_MESSAGE_STORED,
+                                 v1::TRIGGER_REASON_SETTINGS_PUBLISHED}),
+            "publication");
+  EXPECT_EQ(RegistrationWaitEnd({v1::TRIGGER_REASON_MESSAGE_STORED, v1::TRIGGER_REASON_REGISTERED}),
+            "other_trigger");
+  EXPECT_EQ(RegistrationWaitEnd({v1::TRIGGER_REASON_REGISTERED, v1::TRIGGER_REASON_STORE_CHANGED}),
+            "other_trigger");
+}
+
 TEST(LeadingTrigger, AnEvaluationIsRecordedUnderTheTriggerThatMayStartAPush) {
   EXPECT_EQ(LeadingTrigger({}), v1::TRIGGER_REASON_RETRY);
   EXPECT_EQ(LeadingTrigger({v1::TRIGGER_REASON_REGISTERED}), v1::TRIGGER_REASON_REGISTERED);

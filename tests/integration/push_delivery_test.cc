@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <vector>
@@ -177,6 +178,24 @@ class PushDeliveryTest : public ::testing::Test {
         << Logs();
   }
 
+  // Every event written so far went through delivery's dispatcher: storage's outbox is empty
+  // (its relay deletes rows in the transaction that published them) and delivery counted as
+  // many events as the bus holds. What they could start has been scheduled by then.
+  void WaitForEveryEventHandled() {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          pqxx::connection db(stack_.postgres().dsn());
+          pqxx::work tx(db);
+          if (tx.exec1("SELECT count(*) FROM event_outbox_rows")[0].as<int64_t>() != 0) {
+            return false;
+          }
+          auto bus = ReadEventStream(stack_.redis().port()).size();
+          return DeliveryCount("dims_delivery_events_total", {}) >= static_cast<double>(bus);
+        },
+        20s))
+        << Logs();
+  }
+
   // Everything stored for `aor`, complete, in arrival order.
   std::vector<v1::DeferredMessage> Stored(const std::string& aor) {
     grpc::ClientContext context;
@@ -273,6 +292,7 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   EXPECT_EQ(State(alice.Aor()).decision(), v1::DELIVERY_ACTION_NOTIFY_BY_MESSAGE);
   EXPECT_EQ(alice.agent().received("MESSAGE").size(), 1u);
   EXPECT_TRUE(alice.agent().received("INVITE").empty());
+  EXPECT_EQ(DeliveryCount("dims_delivery_registration_waits_total", {{"ended", "elapsed"}}), 1);
   EXPECT_EQ(StoredCount(alice.Aor()), 50u);
 
   // The settings publication with offline delivery active starts the push.
@@ -334,7 +354,7 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   // Nothing more was pushed after the store emptied. The push's own Acks announced removals,
   // which concern subscribers only: alice has none, so they were not evaluated at all, and
   // nobody found alice's lease busy.
-  std::this_thread::sleep_for(2s);
+  WaitForEveryEventHandled();
   EXPECT_EQ(alice.agent().received("INVITE").size(), 1u);
   EXPECT_GE(DeliveryCount("dims_delivery_events_total",
                           {{"type", "store_changed"}, {"result", "no_subscriber"}}),
@@ -367,6 +387,8 @@ TEST_F(PushDeliveryTest, AClientPublishingRightAfterItsRegistrationGetsThePushAn
             0);
   EXPECT_EQ(DeliveryCount("dims_delivery_evaluations_total", {{"action", "DELIVERY_ACTION_PUSH"}}),
             1);
+  EXPECT_EQ(DeliveryCount("dims_delivery_registration_waits_total", {{"ended", "publication"}}), 1);
+  EXPECT_EQ(DeliveryCount("dims_delivery_registration_waits_total", {{"ended", "elapsed"}}), 0);
   EXPECT_TRUE(WaitFor(
       [&] {
         auto state = State(alice.Aor());
