@@ -101,6 +101,14 @@ ConfigValidator HostPortValueAllowZero() {
   };
 }
 
+ConfigValidator OptionalHostPortValue() {
+  return [](const std::string& v) -> std::optional<std::string> {
+    if (v.empty()) return std::nullopt;
+    if (auto error = HostPortValue()(v)) return "empty, or " + *error;
+    return std::nullopt;
+  };
+}
+
 ConfigValidator IntInRange(long min, long max) {
   return [min, max](const std::string& v) -> std::optional<std::string> {
     auto n = ParseLong(v);

@@ -39,6 +39,7 @@ struct HostPort {
 namespace validate {
 ConfigValidator HostPortValue();  // "host:port", port 1..65535 (0 allowed when allow_zero)
 ConfigValidator HostPortValueAllowZero();
+ConfigValidator OptionalHostPortValue();  // "" or as HostPortValue
 ConfigValidator IntInRange(long min, long max);
 ConfigValidator OneOf(std::vector<std::string> choices);
 ConfigValidator NonEmpty();

@@ -68,6 +68,10 @@ TEST(Config, RejectsUnknownFlagsMissingValuesAndBadShapes) {
   EXPECT_THROW(Config::Load(Options(), {"--domains= , "}, Env({})), ConfigError);
   EXPECT_THROW(Config::Load(Options(), {"--log-level=loud"}, Env({})), ConfigError);
   EXPECT_EQ(validate::DomainName()("a.test,b.test"), "expected one domain name");
+  EXPECT_EQ(validate::OptionalHostPortValue()(""), std::nullopt);
+  EXPECT_EQ(validate::OptionalHostPortValue()("10.1.2.3:7401"), std::nullopt);
+  EXPECT_EQ(validate::OptionalHostPortValue()("10.1.2.3"),
+            "empty, or expected host:port with a port in 1..65535");
   EXPECT_EQ(validate::DomainName()("store.dims.test"), std::nullopt);
 }
 

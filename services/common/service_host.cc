@@ -65,6 +65,18 @@ ConfigOption PeerOption(const std::string& option, const std::string& peer, int 
           peer + " service gRPC address (host:port)", validate::HostPortValue()};
 }
 
+ConfigOption AdvertisedAddressOption(const std::string& api) {
+  return {"advertised-grpc-addr", "",
+          "address other services use to reach this instance's " + api +
+              " (host:port; empty: the grpc-listen address)",
+          validate::OptionalHostPortValue()};
+}
+
+std::string ServiceHost::advertised_address() const {
+  const std::string& advertised = config_.Get("advertised-grpc-addr");
+  return advertised.empty() ? config_.Get("grpc-listen") : advertised;
+}
+
 std::unique_ptr<ServiceHost> ServiceHost::Create(ServiceSpec spec, int argc, char** argv) {
   sigset_t stop = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);

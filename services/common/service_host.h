@@ -62,6 +62,11 @@ class ServiceHost {
   // health is reported as dependency `peer`, never required: callers retry while it is away.
   std::shared_ptr<grpc::Channel> ConnectPeer(const std::string& option, const std::string& peer);
 
+  // Where other services reach this instance's gRPC API when calls must come back to it (the
+  // edge holding a client's flow, the relay holding a session): --advertised-grpc-addr
+  // (declare it with AdvertisedAddressOption), else --grpc-listen.
+  std::string advertised_address() const;
+
   // Called once when a stop signal arrives, before gRPC drains (stop other listeners here).
   void OnDrain(std::function<void()> fn);
   // Called once after gRPC stopped (join worker threads here).
@@ -105,5 +110,8 @@ std::vector<ConfigOption> CommonOptions(const ServiceSpec& spec);
 ConfigOption RedisOption(const std::string& what);
 // --<option>-addr of a peer service's gRPC server, e.g. PeerOption("storage", 50053).
 ConfigOption PeerOption(const std::string& option, const std::string& peer, int default_port);
+// --advertised-grpc-addr, for a service whose instances are called back one by one (`api`: the
+// API they are called on, e.g. "EdgeControl").
+ConfigOption AdvertisedAddressOption(const std::string& api);
 
 }  // namespace dims

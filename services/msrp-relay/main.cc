@@ -25,10 +25,7 @@ int main(int argc, char** argv) {
              validate::HostPortValueAllowZero()},
             {"msrp-advertised-host", "127.0.0.1", "host of the relay's MSRP URIs and SDP c= line",
              validate::NonEmpty()},
-            {"advertised-grpc-addr", "",
-             "address other services use to reach this instance's Relay [default: "
-             "grpc-listen]",
-             nullptr},
+            dims::AdvertisedAddressOption("Relay"),
             {"io-threads", "2", "MSRP event loop threads", validate::IntInRange(1, 64)},
             {"max-sessions", "10000", "MSRP sessions this instance holds at most",
              validate::IntInRange(1, 1000000)},
@@ -81,16 +78,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   dims::log::Info("MSRP listening",
-                  {{"address", msrp_listen.host + ":" + std::to_string(listener.port())}});
+                  {{"address", dims::HostPort{msrp_listen.host, listener.port()}.ToString()}});
 
-  // As the sip-edge does for EdgeControl: the address handed out with each session.
-  std::string advertised = config.Get("advertised-grpc-addr").empty()
-                               ? config.Get("grpc-listen")
-                               : config.Get("advertised-grpc-addr");
   dims::relay::RelayService relay(
       registry, session_options, metrics,
       {.instance_id = host->instance_id(),
-       .relay_address = advertised,
+       .relay_address = host->advertised_address(),  // handed out with each session
        .advertised_host = config.Get("msrp-advertised-host"),
        .msrp_port = listener.port(),
        .connect_timeout = connect_timeout,

@@ -1,6 +1,5 @@
 #include "msrp_listener.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -12,6 +11,7 @@
 
 #include "log.h"
 #include "msrp_serializer.h"
+#include "socket_address.h"
 
 namespace dims::relay {
 namespace {
@@ -99,26 +99,33 @@ MsrpListener::MsrpListener(EventLoop* loop, SessionRegistry& registry,
 MsrpListener::~MsrpListener() { Stop(); }
 
 bool MsrpListener::Listen(const std::string& host, uint16_t port, std::string* error) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
-    *error = "msrp-listen host '" + host + "' is not an IPv4 address";
+  auto address = NumericSocketAddress(host, port);
+  if (!address) {
+    *error = "msrp-listen host '" + host + "' is not an IPv4 or IPv6 address";
     return false;
   }
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd_ = socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    *error = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      listen(fd_, 1024) != 0) {
-    *error = "cannot listen on " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
+  if (address->family() == AF_INET6) {
+    // "[::]" takes IPv4 clients too, whatever the host's net.ipv6.bindv6only says.
+    int zero = 0;
+    setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  }
+  if (bind(fd_, address->get(), address->length) != 0 || listen(fd_, 1024) != 0) {
+    *error =
+        "cannot listen on " + DescribeSocketAddress(address->storage) + ": " + std::strerror(errno);
     close(fd_);
     fd_ = -1;
     return false;
   }
-  socklen_t length = sizeof address;
-  getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
+  socklen_t length = sizeof address->storage;
+  getsockname(fd_, address->get(), &length);
+  port_ = address->port();
   std::promise<void> watching;
   loop_->Post([this, &watching] {
     loop_->Watch(fd_, EPOLLIN, [this](uint32_t) { Accept(); });
@@ -157,16 +164,9 @@ void MsrpListener::Accept() {
       }
       return;
     }
-    char text[INET6_ADDRSTRLEN] = "?";
-    uint16_t port = 0;
-    if (peer.ss_family == AF_INET) {
-      auto* in = reinterpret_cast<sockaddr_in*>(&peer);
-      inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-      port = ntohs(in->sin_port);
-    }
-    auto connection = std::make_shared<MsrpConnection>(
-        fd, options_.limits, /*connecting=*/false, std::string(text) + ":" + std::to_string(port),
-        &metrics_.connections);
+    auto connection =
+        std::make_shared<MsrpConnection>(fd, options_.limits, /*connecting=*/false,
+                                         DescribeSocketAddress(peer), &metrics_.connections);
     auto binder = std::make_unique<Binder>(*this, connection);
     Binder* listener = binder.get();
     unbound_.emplace(connection.get(), std::move(binder));

@@ -1,6 +1,5 @@
 #include "push_session.h"
 
-#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 
 #include "log.h"
 #include "msrp_serializer.h"
+#include "socket_address.h"
 
 namespace dims::relay {
 namespace {
@@ -18,25 +18,11 @@ constexpr size_t kMaxResultsPerResponse = 256;
 
 using grpc::StatusCode;
 
-// A numeric host:port to connect to; no DNS on an event loop. RFC 4975 connects to the first
+// A numeric host:port to connect to (no DNS on an event loop). RFC 4975 connects to the first
 // URI of the peer's path; when its host is a name, the c=/m= address (RFC 6714 style) is used.
-bool ResolveNumeric(const std::string& host, uint16_t port, sockaddr_storage* address,
-                    socklen_t* length) {
-  std::string bare = host;
-  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
-    bare = bare.substr(1, bare.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (port == 0 || getaddrinfo(bare.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
-    return false;
-  }
-  std::memcpy(address, found->ai_addr, found->ai_addrlen);
-  *length = found->ai_addrlen;
-  freeaddrinfo(found);
-  return true;
+std::optional<SocketAddress> ConnectAddress(const std::string& host, uint16_t port) {
+  if (port == 0) return std::nullopt;
+  return NumericSocketAddress(host, port);
 }
 
 }  // namespace
@@ -167,26 +153,19 @@ void OutgoingSession::Connect(SdpAnswer answer, std::string answer_text,
 }
 
 bool OutgoingSession::StartActiveConnect(std::string* error) {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-  const MsrpUri& first = answer_->path.front();
-  std::string target_host = first.host;
-  uint16_t target_port = first.port;
-  if (!ResolveNumeric(target_host, target_port, &address, &length)) {
-    target_host = answer_->connection_host;
-    target_port = answer_->media_port;
-    if (!ResolveNumeric(target_host, target_port, &address, &length)) {
-      *error = "no numeric address to connect to in the answer's a=path or c=/m= lines";
-      return false;
-    }
+  auto address = ConnectAddress(answer_->path.front().host, answer_->path.front().port);
+  if (!address) address = ConnectAddress(answer_->connection_host, answer_->media_port);
+  if (!address) {
+    *error = "no numeric address to connect to in the answer's a=path or c=/m= lines";
+    return false;
   }
-  std::string peer = target_host + ":" + std::to_string(target_port);
-  int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  std::string peer = DescribeSocketAddress(address->storage);
+  int fd = socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = std::string("socket: ") + std::strerror(errno);
     return false;
   }
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, address->get(), address->length) != 0 && errno != EINPROGRESS) {
     *error = "connect to " + peer + ": " + std::strerror(errno);
     close(fd);
     return false;

@@ -35,10 +35,7 @@ int main(int argc, char** argv) {
                        dims::PeerOption("settings", "settings", 50052),
                        dims::PeerOption("storage", "storage", 50053),
                        dims::PeerOption("delivery", "delivery", 50054),
-                       {"advertised-grpc-addr", "",
-                        "address other services use to reach this instance's EdgeControl "
-                        "[default: grpc-listen]",
-                        nullptr},
+                       dims::AdvertisedAddressOption("EdgeControl"),
                        {"registrar-mode", "true",
                         "accept REGISTER from clients directly (false: only third-party REGISTER "
                         "from "
@@ -99,9 +96,7 @@ int main(int argc, char** argv) {
   auto redis = host->ConnectRedis(8);
   // Blocking Redis work of the SIP handlers (registrations, MESSAGE recipients' lookups).
   dims::WorkerPool redis_workers("edge-redis", 4, 10000);
-  std::string advertised = config.Get("advertised-grpc-addr").empty()
-                               ? config.Get("grpc-listen")
-                               : config.Get("advertised-grpc-addr");
+  std::string advertised = host->advertised_address();
   auto trusted = config.GetList("trusted-core-addresses");
   dims::edge::RegisterHandler registrar(
       sip, *redis, redis_workers,
