@@ -55,7 +55,8 @@ struct DeliveryRunner::Attempt {
   bool failed = false;   // something failed that is worth retrying
   bool gave_up = false;  // something failed that waits for the next trigger
   bool lease_lost = false;
-  std::optional<Clock::time_point> again;  // the retry, when one is due
+  std::optional<Clock::time_point> again;   // the retry, when one is due
+  std::vector<std::string> unacknowledged;  // confirmed by the client, still stored
 };
 
 DeliveryRunner::DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, UserLeases& leases,
@@ -169,7 +170,15 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   }
   const bool push_triggered = MayStartPush(triggers, earlier);
 
-  if (ReadUser(a)) {
+  // What an earlier push had confirmed leaves the store first: whatever is decided now, the
+  // client must not get it again.
+  if (a.previous.state) {
+    const auto& owed = a.previous.state->unacknowledged_message_ids();
+    a.unacknowledged.assign(owed.begin(), owed.end());
+  }
+  if (!a.unacknowledged.empty()) AcknowledgeEarlierConfirmations(a);
+
+  if (!a.failed && !a.gave_up && ReadUser(a)) {
     a.user.push_triggered = push_triggered;
     a.plan = PlanDelivery(a.user, Clock::now(), options_.by_message);
     a.record.set_action(a.plan.action);
@@ -221,6 +230,7 @@ void DeliveryRunner::Evaluate(Attempt& a) {
     ToTimestamp(*a.again, state.mutable_next_retry_at());
   }
   state.set_consecutive_failures(failures);
+  for (const auto& id : a.unacknowledged) state.add_unacknowledged_message_ids(id);
   if (!schedule_.WriteOutcome(leases_, a.lease, state, a.message_notified_version)) {
     a.lease_lost = true;
     return;
@@ -379,11 +389,23 @@ void DeliveryRunner::PushMessages(Attempt& a, const v1::Binding& client) {
   a.record.set_messages_remaining(stored > report.delivered ? stored - report.delivered : 0);
   if (report.sip.status_code() != 0) *a.record.mutable_sip() = report.sip;
   a.record.set_msrp_status(report.msrp_status);
+  for (auto& id : report.unacknowledged) a.unacknowledged.push_back(std::move(id));
   if (report.stopped) {
     a.lease_lost = true;
     return;
   }
   if (!report.ok()) Fail(a, report.status, report.detail);
+}
+
+void DeliveryRunner::AcknowledgeEarlierConfirmations(Attempt& a) {
+  const size_t owed = a.unacknowledged.size();
+  grpc::Status status =
+      pusher_.Acknowledge({.aor = a.claim.aor, .run_id = a.record.run_id()}, a.unacknowledged);
+  log::Info("earlier confirmations acknowledged",
+            {{"aor", a.claim.aor},
+             {"acknowledged", std::to_string(owed - a.unacknowledged.size())},
+             {"still_owed", std::to_string(a.unacknowledged.size())}});
+  if (!status.ok()) Fail(a, status, {});
 }
 
 void DeliveryRunner::Fail(Attempt& a, const grpc::Status& status, const v1::ErrorDetail& detail,

@@ -61,6 +61,8 @@ class DeliveryRunner {
   void NotifySubscription(Attempt& attempt, const dims::v1::Subscription& subscription);
   void SendNotificationMessage(Attempt& attempt, const dims::v1::Binding& client);
   void PushMessages(Attempt& attempt, const dims::v1::Binding& client);
+  // Removes from the store what an earlier push had confirmed but could not acknowledge.
+  void AcknowledgeEarlierConfirmations(Attempt& attempt);
   // Records a failed step; a transient one, where `retry` allows, schedules another attempt.
   void Fail(Attempt& attempt, const grpc::Status& status, const dims::v1::ErrorDetail& detail,
             bool retry = true);

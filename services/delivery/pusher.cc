@@ -1,5 +1,6 @@
 #include "pusher.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -42,7 +43,7 @@ class Acknowledger {
   }
 
   // Acknowledges what is left and returns how many messages left the store (removed now or
-  // already gone), and the last failure, if an Ack failed for good.
+  // already gone); `failure()` and `unacknowledged()` tell of the Acks that failed for good.
   uint32_t Close() {
     {
       std::lock_guard lock(mu_);
@@ -53,6 +54,10 @@ class Acknowledger {
     return acknowledged_;
   }
   const grpc::Status& failure() const { return failure_; }
+  // Confirmed by the client, still stored: the caller keeps them for a later Ack.
+  std::vector<std::string>& unacknowledged() { return unacknowledged_; }
+  // An Ack failed for good: sending more would only add to the messages owed.
+  bool failed() const { return failed_; }
 
  private:
   void Loop() {
@@ -97,7 +102,9 @@ class Acknowledger {
       }
     }
     failure_ = status;
-    log::Warn("confirmed messages not acknowledged; they stay stored",
+    unacknowledged_.insert(unacknowledged_.end(), ids.begin(), ids.end());
+    failed_ = true;
+    log::Warn("confirmed messages not acknowledged; kept for the next attempt",
               {{"aor", target_.aor},
                {"run", target_.run_id},
                {"count", std::to_string(ids.size())},
@@ -111,8 +118,10 @@ class Acknowledger {
   std::condition_variable wake_;
   std::vector<std::string> waiting_;
   bool closing_ = false;
-  uint32_t acknowledged_ = 0;  // Loop's thread until joined
-  grpc::Status failure_;       // likewise
+  uint32_t acknowledged_ = 0;                // Loop's thread until joined
+  grpc::Status failure_;                     // likewise
+  std::vector<std::string> unacknowledged_;  // likewise
+  std::atomic<bool> failed_{false};
   std::thread thread_;
 };
 
@@ -223,6 +232,15 @@ Pusher::Pusher(std::shared_ptr<grpc::Channel> relay, std::shared_ptr<grpc::Chann
                                     "Deferred messages stored when a push was decided.")
                    .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 5, 10, 20, 50, 100, 200,
                                                                     500, 1000, 5000})) {}
+
+grpc::Status Pusher::Acknowledge(const PushTarget& target, std::vector<std::string>& message_ids) {
+  Acknowledger acknowledger(*storage_, target, std::chrono::milliseconds(0));
+  acknowledger.Add(std::move(message_ids));
+  uint32_t removed = acknowledger.Close();
+  messages_delivered_.Increment(removed);
+  message_ids = std::move(acknowledger.unacknowledged());
+  return acknowledger.failure();
+}
 
 PushReport Pusher::Push(const PushTarget& target, const std::function<bool()>& keep_alive) {
   Run run(target);
@@ -385,7 +403,7 @@ void Pusher::Transfer(Run& run) {
   bool writing = push->Write(item);
   v1::StorageFetchResponse fetched;
   bool fetch_ended = false;
-  while (writing) {
+  while (writing && !acknowledger.failed()) {
     if (!fetch->Read(&fetched)) {
       fetch_ended = true;
       break;
@@ -410,6 +428,7 @@ void Pusher::Transfer(Run& run) {
   run.Unwatch(push_context);
 
   report.delivered = acknowledger.Close();
+  report.unacknowledged = std::move(acknowledger.unacknowledged());
   messages_delivered_.Increment(report.delivered);
   // An item the relay had not taken when the push ended gets no results: not confirmed either.
   if (reported < report.sent) messages_failed_.Increment(report.sent - reported);

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dims/v1/edge_control.grpc.pb.h"
 #include "dims/v1/relay.grpc.pb.h"
@@ -60,7 +61,10 @@ struct PushReport {
   uint32_t sent = 0;         // messages handed to the relay
   uint32_t delivered = 0;    // confirmed by the client and acknowledged to storage
   uint32_t rejected = 0;     // refused by the client with an MSRP error status
-  bool stopped = false;      // keep_alive said stop (the lease was lost)
+  // Confirmed by the client, but their Ack failed (storage away): still stored, to be removed
+  // before anything is sent again (Acknowledge), or the client would get them twice.
+  std::vector<std::string> unacknowledged;
+  bool stopped = false;  // keep_alive said stop (the lease was lost)
 
   bool ok() const { return stage == Stage::kDone && status.ok() && delivered == sent; }
 };
@@ -75,6 +79,11 @@ class Pusher {
   // called every keep_alive_every from another thread while the push runs; when it returns
   // false the push stops at once (the caller's lease is gone) and the report says `stopped`.
   PushReport Push(const PushTarget& target, const std::function<bool()>& keep_alive);
+
+  // Removes from the store messages an earlier push had confirmed but could not acknowledge
+  // (PushReport::unacknowledged), with the retries of a push's Acks. `message_ids` keeps those
+  // still stored when it fails.
+  grpc::Status Acknowledge(const PushTarget& target, std::vector<std::string>& message_ids);
 
  private:
   struct Run;

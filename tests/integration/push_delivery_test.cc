@@ -76,6 +76,7 @@ class ImClient {
   }
 
   std::string Aor() const { return "sip:" + user_ + "@dims.test"; }
+  const std::string& user() const { return user_; }
   SofiaAgent& agent() { return agent_; }
   MsrpTestPeer& msrp() { return msrp_; }
   std::vector<std::string> sessions() const {
@@ -176,6 +177,17 @@ class PushDeliveryTest : public ::testing::Test {
         },
         20s))
         << Logs();
+  }
+
+  // `count` messages stored for `client`, their events handled, then a push to the client, slow
+  // (100 ms a message: it takes seconds), under way with five delivered.
+  void BeginSlowPush(ImClient& client, int count) {
+    StoreMessages(client.user(), count);
+    WaitForStoredEvents(count);
+    ASSERT_EQ(client.Register(), 200);
+    client.SessionBehaviour({.delay = 100ms});
+    ASSERT_EQ(client.Publish(true), 200);
+    ASSERT_TRUE(WaitFor([&] { return client.DistinctMessages() >= 5; }, 30s)) << Logs();
   }
 
   // Every event written so far went through delivery's dispatcher: storage's outbox is empty
@@ -499,13 +511,8 @@ TEST_F(PushDeliveryTest, AReplicaKilledMidPushLeavesTheRestToAnotherAndNothingIs
   // Short leases, so that the takeover is quick.
   Start({{"DIMS_LEASE_MS", "2000"}}, /*two_replicas=*/true);
   ImClient alice(AgentOptions(), "alice");
-  StoreMessages("alice", 40);
   // Their events are behind us: what resumes the push is the record of the one cut off.
-  WaitForStoredEvents(40);
-  ASSERT_EQ(alice.Register(), 200);
-  alice.SessionBehaviour({.delay = 100ms});  // a slow client: the push takes seconds
-  ASSERT_EQ(alice.Publish(true), 200);
-  ASSERT_TRUE(WaitFor([&] { return alice.DistinctMessages() >= 5; }, 30s)) << Logs();
+  ASSERT_NO_FATAL_FAILURE(BeginSlowPush(alice, 40));
 
   std::string holder = State(alice.Aor()).lock().holder_instance_id();
   ASSERT_TRUE(holder == "delivery" || holder == "delivery-2") << holder;
@@ -522,6 +529,34 @@ TEST_F(PushDeliveryTest, AReplicaKilledMidPushLeavesTheRestToAnotherAndNothingIs
   // killed replica had not yet made (results linger 10 ms at the relay and 20 ms before the Ack;
   // the client takes 100 ms a message).
   EXPECT_LE(alice.AllMessages().size(), 42u);
+}
+
+TEST_F(PushDeliveryTest, WhatTheClientConfirmedWhileStorageWasAwayIsRemovedLaterNotSentAgain) {
+  Start();
+  ImClient alice(AgentOptions(), "alice");
+  ASSERT_NO_FATAL_FAILURE(BeginSlowPush(alice, 40));
+
+  // Storage goes away mid-push. The relay still sends what it was given, and the client
+  // confirms it, but those Acks fail: the messages are recorded as owed to the store.
+  stack_.process("storage").Signal(SIGKILL);
+  ASSERT_TRUE(
+      WaitFor([&] { return State(alice.Aor()).unacknowledged_message_ids_size() > 0; }, 30s))
+      << State(alice.Aor()).DebugString() << Logs();
+  const auto owed = State(alice.Aor()).unacknowledged_message_ids_size();
+  EXPECT_EQ(State(alice.Aor()).phase(), v1::DELIVERY_PHASE_BACKING_OFF);
+  alice.SessionBehaviour({});
+
+  // Back again: the owed messages leave the store first, and only the rest is pushed.
+  stack_.StartService("storage");
+  ASSERT_TRUE(stack_.WaitServing("storage", 30s)) << stack_.process("storage").ReadLog();
+  ASSERT_TRUE(WaitFor([&] { return alice.DistinctMessages() == 40; }, 60s)) << Logs();
+  EXPECT_TRUE(WaitFor([&] { return StoredCount(alice.Aor()) == 0; }, 20s)) << Logs();
+  // Not one message twice, although `owed` were confirmed and still stored when the first push
+  // ended (whether the relay had been given all 40 before storage went away or not).
+  EXPECT_EQ(alice.AllMessages().size(), 40u)
+      << owed << " were owed; sessions: " << alice.sessions().size();
+  EXPECT_EQ(State(alice.Aor()).unacknowledged_message_ids_size(), 0);
+  EXPECT_EQ(DeliveryCount("dims_delivery_push_messages_total", {{"outcome", "delivered"}}), 40);
 }
 
 TEST_F(PushDeliveryTest, AFiveMegabyteLargeModeMessageIsChunkedAndConfirmed) {
