@@ -1,5 +1,8 @@
 // Runs a function on a thread of its own every interval (and at once when woken), until
 // stopped: the one shape of every background loop (retention sweeps, outbox relay, gauges).
+// The thread starts in the constructor and may run the function before it returns: an owner
+// whose function uses the task (stopping(), Wake()) holds it as its last member, never behind a
+// pointer assigned afterwards (that pointer is still null on the first run).
 #pragma once
 
 #include <chrono>

@@ -23,17 +23,15 @@ DeliveryDispatcher::DeliveryDispatcher(RedisPool& redis, DeliverySchedule& sched
       scheduled_users_(
           metrics.GaugeFamily("scheduled_users", "Users in the shared schedule, due now or later.")
               .Add({})),
-      workers_("delivery-runs", max_in_flight, static_cast<size_t>(max_in_flight)) {
-  // Due users are claimed when woken (an event, a finished run) and at least this often
-  // (retries and delays coming due, work a dead replica left).
-  task_ = std::make_unique<PeriodicTask>("delivery-due", std::chrono::milliseconds(200),
-                                         [this] { ClaimAndRun(); });
-}
+      workers_("delivery-runs", max_in_flight, static_cast<size_t>(max_in_flight)),
+      // Due users are claimed when woken (an event, a finished run) and at least this often
+      // (retries and delays coming due, work a dead replica left).
+      task_("delivery-due", std::chrono::milliseconds(200), [this] { ClaimAndRun(); }) {}
 
 DeliveryDispatcher::~DeliveryDispatcher() { Stop(); }
 
 void DeliveryDispatcher::Stop() {
-  task_->Stop();
+  task_.Stop();
   workers_.Stop();
 }
 

@@ -32,7 +32,7 @@ class DeliveryDispatcher {
   // anything; true once they are in the schedule.
   bool Accept(const std::vector<dims::v1::BusEvent>& events);
   // Something is due now: claim without waiting for the next poll.
-  void Wake() { task_->Wake(); }
+  void Wake() { task_.Wake(); }
   // Stops claiming, then lets the evaluations under way finish.
   void Stop();
 
@@ -49,7 +49,7 @@ class DeliveryDispatcher {
   prometheus::Gauge& scheduled_users_;
   std::chrono::steady_clock::time_point next_count_{};  // claim thread only
   WorkerPool workers_;
-  std::unique_ptr<PeriodicTask> task_;
+  PeriodicTask task_;  // last: starts once everything above is ready
 };
 
 }  // namespace dims::delivery

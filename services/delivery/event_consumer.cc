@@ -34,14 +34,14 @@ std::optional<std::pair<std::string, std::optional<dims::v1::BusEvent>>> ParseEn
 }  // namespace
 
 EventConsumer::EventConsumer(RedisPool& redis, Options options, Handler handler)
-    : redis_(redis), options_(std::move(options)), handler_(std::move(handler)) {
-  task_ = std::make_unique<PeriodicTask>("delivery-events", std::chrono::milliseconds(1),
-                                         [this] { Poll(); });
-}
+    : redis_(redis),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      task_("delivery-events", std::chrono::milliseconds(1), [this] { Poll(); }) {}
 
 EventConsumer::~EventConsumer() { Stop(); }
 
-void EventConsumer::Stop() { task_->Stop(); }
+void EventConsumer::Stop() { task_.Stop(); }
 
 void EventConsumer::EnsureGroup() {
   if (group_ready_) return;
@@ -60,7 +60,7 @@ void EventConsumer::Poll() {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_claim_) {
       next_claim_ = now + options_.claim_every;
-      while (!task_->stopping() && Take(ClaimIdle())) {
+      while (!task_.stopping() && Take(ClaimIdle())) {
       }
     }
     Take(ReadNew());

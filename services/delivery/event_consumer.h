@@ -55,7 +55,7 @@ class EventConsumer {
   Handler handler_;
   bool group_ready_ = false;                            // poll thread only
   std::chrono::steady_clock::time_point next_claim_{};  // poll thread only
-  std::unique_ptr<PeriodicTask> task_;
+  PeriodicTask task_;  // last: starts once everything above is ready
 };
 
 }  // namespace dims::delivery

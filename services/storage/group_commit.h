@@ -43,8 +43,9 @@ class GroupCommit {
     size_t max_queue = 20000;
   };
   // How the batches show in the metrics: dims_storage_<name>_batch_size_<unit>,
-  // dims_storage_<name>_commit_duration_seconds, and the calls by result in <calls_total>
-  // (unavailable and error here; the other results through `count`).
+  // dims_storage_<name>_commit_duration_seconds, dims_storage_<name>_queued_<unit> (waiting for
+  // a committer), and the calls by result in <calls_total> (unavailable and error here; the
+  // other results through `count`).
   struct Naming {
     std::string name, unit, calls_total, calls_help;
   };
@@ -67,6 +68,11 @@ class GroupCommit {
                                   " batch, from its first statement to its commit.")
              .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01,
                                                               0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+    queued_ = &metrics
+                   .GaugeFamily(naming.name + "_queued_" + naming.unit,
+                                "Calls (" + naming.unit + ") waiting for a " + naming.name +
+                                    " committer; beyond the queue's limit calls are refused.")
+                   .Add({});
     auto& results = metrics.CounterFamily(naming.calls_total, naming.calls_help);
     unavailable_ = &results.Add({{"result", "unavailable"}});
     failed_ = &results.Add({{"result", "error"}});
@@ -83,6 +89,7 @@ class GroupCommit {
       std::lock_guard lock(mu_);
       if (stopping_ || queue_.size() >= options_.max_queue) return false;
       queue_.push_back({std::move(request), std::move(done)});
+      queued_->Set(static_cast<double>(queue_.size()));
     }
     wake_.notify_one();
     return true;
@@ -124,6 +131,7 @@ class GroupCommit {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
+        queued_->Set(static_cast<double>(queue_.size()));
       }
       Commit(batch);
     }
@@ -176,6 +184,7 @@ class GroupCommit {
   std::vector<std::thread> committers_;
   std::function<void()> on_commit_;
 
+  prometheus::Gauge* queued_;
   prometheus::Histogram* batch_size_;
   prometheus::Histogram* commit_seconds_;
   prometheus::Counter* unavailable_;

@@ -796,20 +796,23 @@ TEST_F(StorageTest, ConcurrentAcksOfManyUsersShareATransactionAndEachGetsItsOwnA
   std::vector<std::unique_ptr<StorageClient>> clients;
   for (int i = 0; i < 4; ++i)
     clients.push_back(std::make_unique<StorageClient>(NewChannel(address())));
-  std::atomic<int> sent{0};
   std::vector<std::thread> threads;
   for (size_t c = 0; c < calls.size(); ++c) {
     threads.emplace_back([&, c] {
       Call& call = calls[c];
-      ++sent;
       call.status = clients[c % clients.size()]->Ack(Aor("acker" + std::to_string(call.user)),
                                                      call.ids, &call.response);
     });
   }
-  ASSERT_TRUE(WaitFor([&] { return sent == static_cast<int>(calls.size()); }, 10s));
-  // Let the calls reach the queue (no count of queued calls is exposed); the batch size is
-  // asserted loosely below, so a call or two that arrive after the release do not matter.
-  std::this_thread::sleep_for(1s);
+  // Every call but the malformed one (refused before it queues) waits behind the blocker.
+  const double queued = static_cast<double>(calls.size() - 1);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto page = HttpGet(metrics_port, "/metrics");
+        return page && MetricSum(*page, "dims_storage_ack_queued_calls") == queued;
+      },
+      10s))
+      << HttpGet(metrics_port, "/metrics").value_or("no /metrics");
   lock.Release();
   blocked.join();
   for (auto& t : threads) t.join();
@@ -855,7 +858,8 @@ TEST_F(StorageTest, ConcurrentAcksOfManyUsersShareATransactionAndEachGetsItsOwnA
   std::cout << acked << " Acks in " << commits << " transactions\n";
   // The blocker's Ack and all but the malformed one, which never queued.
   EXPECT_EQ(acked, static_cast<double>(calls.size()));
-  EXPECT_LE(commits, acked / 4) << "the queued Acks were not committed together";
+  // Two transactions: the blocker's, then every queued call in one.
+  EXPECT_EQ(commits, 2) << "the queued Acks were not committed together";
 
   // One store_changed per call that removed something, with that call's version and what it
   // left in the store.

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -187,7 +188,13 @@ bool DimsStack::WaitServing(const std::string& name, std::chrono::milliseconds t
   std::cerr << name << " is not serving after " << timeout.count() << " ms: ";
   if (!process.running()) {
     auto status = process.Wait(std::chrono::milliseconds(0));
-    std::cerr << "its process ended, wait status " << (status ? *status : -1) << "\n";
+    if (status && WIFSIGNALED(*status)) {
+      std::cerr << "its process was killed by signal " << WTERMSIG(*status) << " ("
+                << strsignal(WTERMSIG(*status)) << ")";
+    } else {
+      std::cerr << "its process ended, wait status " << (status ? *status : -1);
+    }
+    std::cerr << "; its log ends:\n" << process.LogTail(20) << "\n";
   } else {
     std::string proc = "/proc/" + std::to_string(process.pid());
     std::cerr << "its process " << process.pid() << " runs; wchan " << ReadFile(proc + "/wchan")
