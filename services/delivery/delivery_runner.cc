@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <set>
 
 #include "bus_event.h"
 #include "log.h"
@@ -55,8 +56,7 @@ struct DeliveryRunner::Attempt {
   bool failed = false;   // something failed that is worth retrying
   bool gave_up = false;  // something failed that waits for the next trigger
   bool lease_lost = false;
-  std::optional<Clock::time_point> again;   // the retry, when one is due
-  std::vector<std::string> unacknowledged;  // confirmed by the client, still stored
+  std::optional<Clock::time_point> again;  // the retry, when one is due
 };
 
 DeliveryRunner::DeliveryRunner(RedisPool& redis, DeliverySchedule& schedule, UserLeases& leases,
@@ -172,13 +172,9 @@ void DeliveryRunner::Evaluate(Attempt& a) {
 
   // What an earlier push had confirmed leaves the store first: whatever is decided now, the
   // client must not get it again.
-  if (a.previous.state) {
-    const auto& owed = a.previous.state->unacknowledged_message_ids();
-    a.unacknowledged.assign(owed.begin(), owed.end());
-  }
-  if (!a.unacknowledged.empty()) AcknowledgeEarlierConfirmations(a);
+  AcknowledgeEarlierConfirmations(a);
 
-  if (!a.failed && !a.gave_up && ReadUser(a)) {
+  if (!a.failed && !a.lease_lost && ReadUser(a)) {
     a.user.push_triggered = push_triggered;
     a.plan = PlanDelivery(a.user, Clock::now(), options_.by_message);
     a.record.set_action(a.plan.action);
@@ -206,6 +202,12 @@ void DeliveryRunner::Evaluate(Attempt& a) {
   state.mutable_aor()->set_uri(aor);
   state.set_decision(a.record.action());
   state.set_decision_reason(a.plan.reason);
+  if (a.record.action() == v1::DELIVERY_ACTION_UNSPECIFIED && a.previous.state) {
+    // Nothing was decided (a step before the decision failed): the earlier decision stands, so
+    // a push that backs off is still known as one.
+    state.set_decision(a.previous.state->decision());
+    state.set_decision_reason(a.previous.state->decision_reason());
+  }
   *state.mutable_last_attempt() = a.record;
   // Only failures worth retrying count towards the backoff. A run that a real trigger started,
   // after delivery had given up, starts the count afresh.
@@ -230,7 +232,6 @@ void DeliveryRunner::Evaluate(Attempt& a) {
     ToTimestamp(*a.again, state.mutable_next_retry_at());
   }
   state.set_consecutive_failures(failures);
-  for (const auto& id : a.unacknowledged) state.add_unacknowledged_message_ids(id);
   if (!schedule_.WriteOutcome(leases_, a.lease, state, a.message_notified_version)) {
     a.lease_lost = true;
     return;
@@ -389,7 +390,17 @@ void DeliveryRunner::PushMessages(Attempt& a, const v1::Binding& client) {
   a.record.set_messages_remaining(stored > report.delivered ? stored - report.delivered : 0);
   if (report.sip.status_code() != 0) *a.record.mutable_sip() = report.sip;
   a.record.set_msrp_status(report.msrp_status);
-  for (auto& id : report.unacknowledged) a.unacknowledged.push_back(std::move(id));
+  if (!report.unacknowledged.empty()) {
+    // Recorded whether or not this replica still holds the user: they must not be pushed again.
+    try {
+      schedule_.AddOwedAcks(a.claim.aor, report.unacknowledged);
+    } catch (const RedisError& e) {
+      log::Warn("confirmed messages not recorded as owed; they may be pushed again",
+                {{"aor", a.claim.aor},
+                 {"count", std::to_string(report.unacknowledged.size())},
+                 {"error", e.what()}});
+    }
+  }
   if (report.stopped) {
     a.lease_lost = true;
     return;
@@ -398,14 +409,34 @@ void DeliveryRunner::PushMessages(Attempt& a, const v1::Binding& client) {
 }
 
 void DeliveryRunner::AcknowledgeEarlierConfirmations(Attempt& a) {
-  const size_t owed = a.unacknowledged.size();
-  grpc::Status status =
-      pusher_.Acknowledge({.aor = a.claim.aor, .run_id = a.record.run_id()}, a.unacknowledged);
-  log::Info("earlier confirmations acknowledged",
-            {{"aor", a.claim.aor},
-             {"acknowledged", std::to_string(owed - a.unacknowledged.size())},
-             {"still_owed", std::to_string(a.unacknowledged.size())}});
-  if (!status.ok()) Fail(a, status, {});
+  const std::string& aor = a.claim.aor;
+  auto owed = schedule_.OwedAcks(aor);
+  if (owed.empty()) return;
+  if (!leases_.Renew(a.lease)) {
+    a.lease_lost = true;
+    return;
+  }
+  std::vector<std::string> left = owed;
+  grpc::Status status = pusher_.Acknowledge({.aor = aor, .run_id = a.record.run_id()}, left);
+  if (!status.ok() && !Transient(status.error_code())) {
+    // Storage refused them for good (a malformed id): retrying cannot help, and they must not
+    // hold the user's deliveries back.
+    log::Warn(
+        "owed Acks refused; dropped",
+        {{"aor", aor}, {"count", std::to_string(left.size())}, {"grpc", status.error_message()}});
+    left.clear();
+  }
+  std::set<std::string> still(left.begin(), left.end());
+  std::vector<std::string> settled;
+  for (const auto& id : owed) {
+    if (!still.count(id)) settled.push_back(id);
+  }
+  schedule_.RemoveOwedAcks(aor, settled);
+  log::Info("owed Acks made", {{"aor", aor},
+                               {"acknowledged", std::to_string(settled.size())},
+                               {"still_owed", std::to_string(still.size())}});
+  // Still owed: nothing is decided until storage takes them (a retry with backoff).
+  if (!still.empty()) Fail(a, status, {});
 }
 
 void DeliveryRunner::Fail(Attempt& a, const grpc::Status& status, const v1::ErrorDetail& detail,

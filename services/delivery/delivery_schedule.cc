@@ -89,6 +89,15 @@ std::string ClaimedScore(int64_t until_ms) { return std::to_string(kClaimedScore
 
 std::string Text(const redisReply* r) { return std::string(r->str, r->len); }
 
+// The strings of an array reply (SMEMBERS); none for anything else.
+std::vector<std::string> Texts(const redisReply* r) {
+  std::vector<std::string> texts;
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
+    texts.push_back(Text(r->element[i]));
+  }
+  return texts;
+}
+
 void ThrowOnError(const RedisReply& reply, const std::string& what) {
   if (reply->type == REDIS_REPLY_ERROR) throw RedisError(what + ": " + Text(reply.get()));
 }
@@ -103,6 +112,8 @@ std::optional<v1::TriggerReason> ReasonOfField(const std::string& field) {
 }  // namespace
 
 std::string DeliveryRecordKey(const std::string& aor) { return "dims:delivery:{" + aor + "}"; }
+
+std::string OwedAcksKey(const std::string& aor) { return "dims:delivery:owed:{" + aor + "}"; }
 
 namespace {
 
@@ -215,7 +226,8 @@ DeliverySchedule::Record DeliverySchedule::Take(const std::string& aor) {
 DeliverySchedule::Record DeliverySchedule::Read(const std::string& aor, const UserLeases& leases) {
   auto replies = redis_.Pipeline({{"HGETALL", DeliveryRecordKey(aor)},
                                   {"ZSCORE", kDueKey, aor},
-                                  {"GET", leases.LeaseKey(aor)}});
+                                  {"GET", leases.LeaseKey(aor)},
+                                  {"SMEMBERS", OwedAcksKey(aor)}});
   for (const auto& r : replies) ThrowOnError(r, "reading the delivery record of " + aor);
   Record record;
   std::optional<v1::DeliveryLock> holder = ReadFields(replies[0].get(), record);
@@ -228,6 +240,7 @@ DeliverySchedule::Record DeliverySchedule::Read(const std::string& aor, const Us
       std::to_string(holder->fencing_token()) == Text(replies[2].get())) {
     record.lock = holder;
   }
+  record.owed_acks = Texts(replies[3].get());
   return record;
 }
 
@@ -251,6 +264,30 @@ bool DeliverySchedule::WriteState(UserLeases& leases, const Lease& lease,
                                   const v1::DeliveryState& state) {
   return leases.HashSetIfHeld(lease, DeliveryRecordKey(lease.aor),
                               {{"state", state.SerializeAsString()}}, options_.record_ttl);
+}
+
+void DeliverySchedule::AddOwedAcks(const std::string& aor,
+                                   const std::vector<std::string>& message_ids) {
+  if (message_ids.empty()) return;
+  std::vector<std::string> add = {"SADD", OwedAcksKey(aor)};
+  add.insert(add.end(), message_ids.begin(), message_ids.end());
+  auto replies = redis_.Pipeline(
+      {add, {"EXPIRE", OwedAcksKey(aor), std::to_string(options_.record_ttl.count())}});
+  for (const auto& r : replies) ThrowOnError(r, "recording the owed Acks of " + aor);
+}
+
+std::vector<std::string> DeliverySchedule::OwedAcks(const std::string& aor) {
+  auto reply = redis_.Command({"SMEMBERS", OwedAcksKey(aor)});
+  ThrowOnError(reply, "reading the owed Acks of " + aor);
+  return Texts(reply.get());
+}
+
+void DeliverySchedule::RemoveOwedAcks(const std::string& aor,
+                                      const std::vector<std::string>& message_ids) {
+  if (message_ids.empty()) return;
+  std::vector<std::string> remove = {"SREM", OwedAcksKey(aor)};
+  remove.insert(remove.end(), message_ids.begin(), message_ids.end());
+  ThrowOnError(redis_.Command(remove), "removing the owed Acks of " + aor);
 }
 
 void DeliverySchedule::ResetFailures(const std::string& aor) {

@@ -36,6 +36,8 @@ inline constexpr const char* kDueKey = "dims:delivery:due";
 // and still exact in a double.
 inline constexpr int64_t kClaimedScore = int64_t{1} << 50;
 std::string DeliveryRecordKey(const std::string& aor);
+// The messages a client confirmed whose Ack to storage failed (a set of message ids).
+std::string OwedAcksKey(const std::string& aor);
 
 using Clock = std::chrono::system_clock;
 
@@ -88,6 +90,7 @@ class DeliverySchedule {
     std::vector<dims::v1::TriggerReason> pending;
     std::optional<int64_t> due_ms;               // when the user is due, if scheduled
     std::optional<dims::v1::DeliveryLock> lock;  // while a replica works for the user
+    std::vector<std::string> owed_acks;          // Read only
   };
   Record Read(const std::string& aor, const UserLeases& leases);
   // At the start of an evaluation: the user's record, with the triggers recorded since the last
@@ -102,6 +105,13 @@ class DeliverySchedule {
   // The state alone, while the work runs (a push), so that whoever takes the user over after
   // this holder died knows what was going on.
   bool WriteState(UserLeases& leases, const Lease& lease, const dims::v1::DeliveryState& state);
+
+  // Messages the client confirmed but storage has not removed (their Ack failed): they must
+  // leave the store before anything is pushed again. Kept apart from the lease-guarded record:
+  // whoever holds the user, removing a confirmed message is right. Throw RedisError.
+  void AddOwedAcks(const std::string& aor, const std::vector<std::string>& message_ids);
+  std::vector<std::string> OwedAcks(const std::string& aor);
+  void RemoveOwedAcks(const std::string& aor, const std::vector<std::string>& message_ids);
 
   // Forgets a user's failed attempts, so that the next failure starts the backoff afresh (an
   // operator's reset_backoff). Throws RedisError.

@@ -26,6 +26,7 @@ v1::DeliveryState DeliveryService::StateOf(const std::string& aor) {
   state.mutable_aor()->set_uri(aor);
   state.set_consecutive_failures(record.consecutive_failures);
   for (auto reason : record.pending) state.add_pending_triggers(reason);
+  for (const auto& id : record.owed_acks) state.add_unacknowledged_message_ids(id);
   state.clear_lock();
   if (record.lock) {
     state.set_phase(v1::DELIVERY_PHASE_RUNNING);

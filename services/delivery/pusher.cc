@@ -77,6 +77,10 @@ class Acknowledger {
   }
 
   void Acknowledge(const std::vector<std::string>& ids) {
+    if (failed_) {  // storage already refused: these wait for a later attempt at once
+      unacknowledged_.insert(unacknowledged_.end(), ids.begin(), ids.end());
+      return;
+    }
     v1::StorageAckRequest request;
     request.mutable_recipient()->set_uri(target_.aor);
     for (const auto& id : ids) request.add_message_ids(id);

@@ -22,7 +22,7 @@ std::optional<SocketAddress> NumericSocketAddress(const std::string& host, uint1
     bare = bare.substr(1, bare.size() - 2);
   }
   addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (bare.empty() ||

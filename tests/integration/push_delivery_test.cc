@@ -366,7 +366,7 @@ TEST_F(PushDeliveryTest, FiftyMessagesArePushedAfterPublishInOrderByteForByteAnd
   // Nothing more was pushed after the store emptied. The push's own Acks announced removals,
   // which concern subscribers only: alice has none, so they were not evaluated at all, and
   // nobody found alice's lease busy.
-  WaitForEveryEventHandled();
+  ASSERT_NO_FATAL_FAILURE(WaitForEveryEventHandled());
   EXPECT_EQ(alice.agent().received("INVITE").size(), 1u);
   EXPECT_GE(DeliveryCount("dims_delivery_events_total",
                           {{"type", "store_changed"}, {"result", "no_subscriber"}}),
