@@ -410,7 +410,7 @@ void DeliveryRunner::PushMessages(Attempt& a, const v1::Binding& client) {
 
 void DeliveryRunner::AcknowledgeEarlierConfirmations(Attempt& a) {
   const std::string& aor = a.claim.aor;
-  auto owed = schedule_.OwedAcks(aor);
+  const auto& owed = a.previous.owed_acks;
   if (owed.empty()) return;
   if (!leases_.Renew(a.lease)) {
     a.lease_lost = true;

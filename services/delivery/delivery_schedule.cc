@@ -210,9 +210,12 @@ void DeliverySchedule::FinishEvaluation(const Claim& claim,
 }
 
 DeliverySchedule::Record DeliverySchedule::Take(const std::string& aor) {
-  auto reply = redis_.Command({"EVAL", kTake, "1", DeliveryRecordKey(aor)});
-  ThrowOnError(reply, "taking the record of " + aor);
+  auto replies = redis_.Pipeline(
+      {{"EVAL", kTake, "1", DeliveryRecordKey(aor)}, {"SMEMBERS", OwedAcksKey(aor)}});
+  for (const auto& r : replies) ThrowOnError(r, "taking the record of " + aor);
   Record record;
+  record.owed_acks = Texts(replies[1].get());
+  const redisReply* reply = replies[0].get();
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return record;
   ReadFields(reply->element[1], record);
   record.pending.clear();
@@ -274,12 +277,6 @@ void DeliverySchedule::AddOwedAcks(const std::string& aor,
   auto replies = redis_.Pipeline(
       {add, {"EXPIRE", OwedAcksKey(aor), std::to_string(options_.record_ttl.count())}});
   for (const auto& r : replies) ThrowOnError(r, "recording the owed Acks of " + aor);
-}
-
-std::vector<std::string> DeliverySchedule::OwedAcks(const std::string& aor) {
-  auto reply = redis_.Command({"SMEMBERS", OwedAcksKey(aor)});
-  ThrowOnError(reply, "reading the owed Acks of " + aor);
-  return Texts(reply.get());
 }
 
 void DeliverySchedule::RemoveOwedAcks(const std::string& aor,

@@ -10,6 +10,8 @@
 //                         and token of the current lease holder), "failures" (consecutive failed
 //                         attempts), "message_notified" (the store version of the last notification
 //                         MESSAGE that got a 2xx).
+//   dims:delivery:owed:{aor}  a set per user: messages the client confirmed whose Ack to storage
+//                         failed, written without the lease and emptied by the next evaluation.
 //
 // Triggers of a user already due coalesce: the earlier due time wins. A trigger that comes while
 // the user is claimed leaves the claim alone (another replica taking the user now would only
@@ -90,7 +92,7 @@ class DeliverySchedule {
     std::vector<dims::v1::TriggerReason> pending;
     std::optional<int64_t> due_ms;               // when the user is due, if scheduled
     std::optional<dims::v1::DeliveryLock> lock;  // while a replica works for the user
-    std::vector<std::string> owed_acks;          // Read only
+    std::vector<std::string> owed_acks;          // ids of dims:delivery:owed:{aor}
   };
   Record Read(const std::string& aor, const UserLeases& leases);
   // At the start of an evaluation: the user's record, with the triggers recorded since the last
@@ -109,8 +111,8 @@ class DeliverySchedule {
   // Messages the client confirmed but storage has not removed (their Ack failed): they must
   // leave the store before anything is pushed again. Kept apart from the lease-guarded record:
   // whoever holds the user, removing a confirmed message is right. Throw RedisError.
+  // (Read and Take return them in Record::owed_acks.)
   void AddOwedAcks(const std::string& aor, const std::vector<std::string>& message_ids);
-  std::vector<std::string> OwedAcks(const std::string& aor);
   void RemoveOwedAcks(const std::string& aor, const std::vector<std::string>& message_ids);
 
   // Forgets a user's failed attempts, so that the next failure starts the backoff afresh (an
